@@ -1,0 +1,94 @@
+/**
+ * The Worker's settings, read from its environment ([vars] in wrangler.toml,
+ * `.dev.vars` locally) and validated once per isolate. Pure.
+ */
+
+import { parseTenantSource, type TenantSource } from "../http/identify";
+import type { BucketPolicy } from "../limiter/bucket";
+import { SURGE_POOL, tierByName } from "../tiers";
+
+/** Validated settings. */
+export interface Settings {
+	/** `ORIGIN_URL`: where admitted requests are sent. Required. */
+	origin: URL;
+	/** `TENANT_SOURCE`. @default header:x-tenant-id */
+	tenantSource: TenantSource;
+	/** `ANONYMOUS`: `limit` per client IP under the anonymous tier, or `reject` with 401. @default limit */
+	anonymous: "limit" | "reject";
+	/** `DEFAULT_TIER`: the tier of tenants without a KV entry. @default starter */
+	defaultTier: string;
+	/** `CONFIG_TTL_S`: how long an isolate caches a tenant's KV entry, in ms. @default 30 s */
+	configTtlMs: number;
+	/** `POOL_RATE` / `POOL_BURST`: the surge pool. @default 50000 / 50000 */
+	pool: BucketPolicy;
+	/** `COST_HEADER`: request header declaring a request's cost. @default x-ratelimit-cost */
+	costHeader: string;
+}
+
+/** The variables settings are read from; all optional but ORIGIN_URL. */
+export type SettingsEnv = Partial<
+	Record<
+		| "ORIGIN_URL"
+		| "TENANT_SOURCE"
+		| "ANONYMOUS"
+		| "DEFAULT_TIER"
+		| "CONFIG_TTL_S"
+		| "POOL_RATE"
+		| "POOL_BURST"
+		| "COST_HEADER",
+		string
+	>
+>;
+
+/** Thrown for a setting that cannot work; the message names it. */
+export class SettingsError extends Error {
+	override readonly name = "SettingsError";
+}
+
+function positiveNumber(name: string, raw: string | undefined, fallback: number): number {
+	if (raw === undefined || raw === "") return fallback;
+	const value = Number(raw);
+	if (!Number.isFinite(value) || value <= 0)
+		throw new SettingsError(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+	return value;
+}
+
+/** Validates the environment; throws {@link SettingsError} naming the first bad variable. */
+export function parseSettings(env: SettingsEnv): Settings {
+	let origin: URL;
+	try {
+		origin = new URL(env.ORIGIN_URL ?? "");
+	} catch {
+		throw new SettingsError(`ORIGIN_URL must be an absolute URL, got ${JSON.stringify(env.ORIGIN_URL)}`);
+	}
+	if (origin.protocol !== "http:" && origin.protocol !== "https:")
+		throw new SettingsError("ORIGIN_URL must be http(s)");
+	let tenantSource: TenantSource;
+	try {
+		tenantSource = parseTenantSource(env.TENANT_SOURCE || "header:x-tenant-id");
+	} catch (error) {
+		throw new SettingsError((error as Error).message);
+	}
+	const anonymous = env.ANONYMOUS || "limit";
+	if (anonymous !== "limit" && anonymous !== "reject") throw new SettingsError(`ANONYMOUS must be limit or reject`);
+	const defaultTier = env.DEFAULT_TIER || "starter";
+	if (!tierByName(defaultTier)) throw new SettingsError(`DEFAULT_TIER: unknown tier ${JSON.stringify(defaultTier)}`);
+	const costHeader = (env.COST_HEADER || "x-ratelimit-cost").toLowerCase();
+	return {
+		origin,
+		tenantSource,
+		anonymous,
+		defaultTier,
+		configTtlMs: positiveNumber("CONFIG_TTL_S", env.CONFIG_TTL_S, 30) * 1000,
+		pool: parsePoolPolicy(env),
+		costHeader,
+	};
+}
+
+/** The surge pool's rate and burst from `POOL_RATE` / `POOL_BURST`. */
+export function parsePoolPolicy(env: SettingsEnv): BucketPolicy {
+	return {
+		rate: positiveNumber("POOL_RATE", env.POOL_RATE, SURGE_POOL.rate),
+		burst: positiveNumber("POOL_BURST", env.POOL_BURST, SURGE_POOL.burst),
+	};
+}

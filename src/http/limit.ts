@@ -1,0 +1,139 @@
+/**
+ * The limiting route: identify, resolve the tenant's policy, admit locally or
+ * lease, then forward to the origin or answer 429.
+ */
+import type { Context } from "hono";
+import type { Decision } from "../limiter/local";
+import type { Runtime } from "../runtime";
+import { ANONYMOUS_TIER, policyForTier, type TenantPolicy } from "../tiers";
+import { isControlPath } from "./control";
+import { parseCost } from "./cost";
+import { type AdvertisedPolicy, rateLimitHeaders, resetSeconds, retryAfterSeconds } from "./headers";
+import { identify } from "./identify";
+import { ProblemError, problemResponse } from "./problem";
+import { forward, OriginUnreachable } from "./proxy";
+
+/** Hono environment of the limiter app. */
+export interface AppEnv {
+	Bindings: Env;
+	Variables: { runtime: Runtime };
+}
+
+const ANONYMOUS_POLICY = policyForTier(ANONYMOUS_TIER) as TenantPolicy;
+
+/** Name under which the surge pool is advertised when it is what said no. */
+export const SURGE_POLICY_NAME = "surge_pool";
+
+function advertised(policy: TenantPolicy): AdvertisedPolicy {
+	return { name: policy.tier, rate: policy.rate, burst: policy.burst };
+}
+
+/** The rate-limit headers (and for a denial the problem body) of a decision. */
+export function decisionHeaders(
+	decision: Decision,
+	runtime: Runtime,
+): { headers: Record<string, string>; retryAfterS?: number } {
+	const tenant = advertised(decision.policy);
+	if (decision.allowed) {
+		return {
+			headers: rateLimitHeaders([tenant], {
+				policy: tenant,
+				remaining: decision.remaining,
+				resetS: resetSeconds(tenant, decision.remaining),
+			}),
+		};
+	}
+	const violated =
+		decision.reason === "surge_pool"
+			? { name: SURGE_POLICY_NAME, rate: runtime.settings.pool.rate, burst: runtime.settings.pool.burst }
+			: tenant;
+	const resetS = retryAfterSeconds(decision.retryAfterMs, 1);
+	const policies = violated === tenant ? [tenant] : [tenant, violated];
+	return {
+		headers: rateLimitHeaders(policies, { policy: violated, remaining: 0, resetS }, resetS),
+		retryAfterS: resetS,
+	};
+}
+
+/** Handles every request outside the control routes. */
+export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
+	const runtime = c.var.runtime;
+	const { settings } = runtime;
+	const request = c.req.raw;
+	const url = new URL(request.url);
+	if (isControlPath(url.pathname)) {
+		throw new ProblemError({ code: "not-found", title: "Not Found", status: 404, detail: "No such limiter route." });
+	}
+	const identity = identify(settings.tenantSource, url, request.headers);
+	if (identity.kind === "invalid") {
+		throw new ProblemError({
+			code: "invalid-tenant",
+			title: "Invalid tenant id",
+			status: 400,
+			detail: identity.reason,
+		});
+	}
+	if (identity.kind === "anonymous" && settings.anonymous === "reject") {
+		throw new ProblemError(
+			{ code: "tenant-required", title: "Tenant required", status: 401, detail: "This API requires a tenant id." },
+			{ "WWW-Authenticate": 'Bearer realm="api"' },
+		);
+	}
+	const cost = parseCost(request.headers.get(settings.costHeader));
+	if (cost === null) {
+		throw new ProblemError({
+			code: "invalid-cost",
+			title: "Invalid request cost",
+			status: 400,
+			detail: `${settings.costHeader} must be an integer from 1 to 10000.`,
+		});
+	}
+	const policy =
+		identity.kind === "tenant"
+			? await runtime.configs.policyFor(c.env.CONFIG, identity.tenant, settings.defaultTier, settings.configTtlMs)
+			: ANONYMOUS_POLICY;
+	const decision = await runtime.limiter.admit(identity.key, policy, cost);
+	const tenant = identity.kind === "tenant" ? identity.tenant : null;
+	if (!decision.allowed && !Number.isFinite(decision.retryAfterMs)) {
+		throw new ProblemError({
+			code: "cost-exceeds-burst",
+			title: "Request cost exceeds the burst",
+			status: 400,
+			detail: `A cost of ${cost} can never be admitted under a burst of ${decision.policy.burst}.`,
+			tenant,
+		});
+	}
+	const { headers, retryAfterS } = decisionHeaders(decision, runtime);
+	if (!decision.allowed) {
+		const limit =
+			decision.reason === "surge_pool"
+				? "the shared surge pool is exhausted"
+				: `the ${decision.policy.tier} limit of ${decision.policy.rate} requests/s (burst ${decision.policy.burst}) is used up`;
+		return problemResponse(
+			{
+				code: "rate-limited",
+				title: "Too Many Requests",
+				status: 429,
+				detail: `${tenant ? `Tenant ${tenant}` : "Anonymous client"}: ${limit}. Retry in ${retryAfterS} s.`,
+				tenant,
+				reason: decision.reason,
+				retryAfter: retryAfterS,
+				"violated-policies": [decision.reason === "surge_pool" ? SURGE_POLICY_NAME : decision.policy.tier],
+			},
+			headers,
+		);
+	}
+	let response: Response;
+	try {
+		response = await forward(request, settings.origin);
+	} catch (error) {
+		if (!(error instanceof OriginUnreachable)) throw error;
+		console.error(`origin unreachable: ${error.message}`);
+		return problemResponse(
+			{ code: "origin-unreachable", title: "Bad Gateway", status: 502, detail: "The origin could not be reached." },
+			headers,
+		);
+	}
+	for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+	return response;
+}

@@ -1,0 +1,92 @@
+/**
+ * The lease protocol: what an isolate asks a TenantBucket for, what a
+ * TenantBucket asks the BurstPool for, and how big a lease should be.
+ *
+ * Invariant that makes the global count exact: a token is debited from the
+ * grantor when it is leased, and only leased tokens are ever spent. Unspent
+ * tokens may come back (credited, capped at burst) or be lost; they are never
+ * spent twice.
+ */
+import type { TenantPolicy } from "../tiers";
+
+/** Why a request was denied. */
+export type DenyReason = "tenant_rate" | "surge_pool";
+
+/** An isolate's request to a TenantBucket. */
+export interface LeaseRequest {
+	/** Bucket key: a tenant id, or `anon:<ip>`. */
+	key: string;
+	/** Random id of the asking isolate: a new lease from it replaces its previous one. */
+	isolate: string;
+	/** The policy the isolate believes in; the bucket keeps whichever version is newer. */
+	policy: TenantPolicy;
+	/** Smallest useful grant: the cost of the request that is waiting. */
+	min: number;
+	/** Tokens the isolate would like (its recent demand over the lease horizon). */
+	want: number;
+	/** Unspent tokens from the previous lease, handed back. */
+	returned: number;
+	/** Requests admitted by the isolate since its last call (statistics only). */
+	admitted: number;
+	/** Requests denied by the isolate since its last call (statistics only). */
+	denied: number;
+}
+
+/** A TenantBucket's answer. */
+export interface LeaseReply {
+	/** Tokens granted and already debited; 0 means denied. */
+	granted: number;
+	/** How long the isolate may spend them, relative to its own clock. */
+	ttlMs: number;
+	/** Whole tokens left in the tenant's bucket after this grant. */
+	remaining: number;
+	/** When denied: milliseconds until `min` tokens could be granted (may be Infinity). */
+	retryAfterMs: number;
+	/** When denied: which limit said no. */
+	reason?: DenyReason;
+	/** The policy in force at the bucket (may be newer than the request's). */
+	policy: TenantPolicy;
+}
+
+/** A TenantBucket's request to the BurstPool. */
+export interface PoolLeaseRequest {
+	key: string;
+	/** The tenant's tier weight, for sharing a contended pool. */
+	weight: number;
+	min: number;
+	want: number;
+	returned: number;
+}
+
+/** The BurstPool's answer. */
+export interface PoolLeaseReply {
+	granted: number;
+	/** When denied: milliseconds until the pool could grant `min`. */
+	retryAfterMs: number;
+}
+
+/** How long an isolate may hold a lease before it must come back: bounds how long a policy change takes to bite. */
+export const LEASE_TTL_MS = 1_000;
+
+/** A lease covers about this much of the isolate's recent traffic. */
+export const LEASE_HORIZON_MS = 100;
+
+/** No single lease exceeds this fraction of the tenant's burst, so several isolates can share one tenant. */
+export const LEASE_MAX_BURST_FRACTION = 0.1;
+
+/** A TenantBucket holds pool tokens for about this much of its recent grant rate. */
+export const POOL_HORIZON_MS = 500;
+
+/** After a denial the isolate answers locally for at least this long. */
+export const DENY_CACHE_MS = 100;
+
+/**
+ * How many tokens to ask for: the demand expected over the lease horizon,
+ * plus what is already waiting, bounded by a fraction of the burst.
+ * @example leaseSize(300, 1200, 1, 0) // 30: 100 ms of 300/s
+ */
+export function leaseSize(ratePerS: number, burst: number, min: number, waiting: number): number {
+	const cap = Math.max(1, Math.floor(burst * LEASE_MAX_BURST_FRACTION));
+	const expected = Math.ceil((ratePerS * LEASE_HORIZON_MS) / 1000);
+	return Math.max(min, Math.min(cap, Math.max(1, expected, waiting)));
+}

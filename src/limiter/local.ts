@@ -1,0 +1,202 @@
+/**
+ * The isolate-local micro-burst bucket: per tenant, the unspent part of a lease
+ * that the tenant's global bucket already granted and debited. Admission is
+ * local and synchronous while the lease lasts; when it runs dry, one refill is
+ * in flight per tenant and every concurrent request waits on it; after a denial
+ * the tenant is answered locally until it may retry.
+ *
+ * No `cloudflare:` imports: the grantor (a TenantBucket stub in production, the
+ * real ledger in the simulation) and the clock are injected.
+ */
+import type { TenantPolicy } from "../tiers";
+import { DENY_CACHE_MS, type DenyReason, type LeaseReply, type LeaseRequest, leaseSize } from "./lease";
+import { currentRate, newMeter, observe, type RateMeter } from "./rate";
+
+/** Asks the global bucket behind `key` for a lease. */
+export type Grantor = (request: LeaseRequest) => Promise<LeaseReply>;
+
+/** What the limiter decided for one request. */
+export type Decision =
+	| { allowed: true; policy: TenantPolicy; remaining: number }
+	| { allowed: false; policy: TenantPolicy; remaining: number; reason: DenyReason; retryAfterMs: number };
+
+/** Options of {@link LocalLimiter}. */
+export interface LocalLimiterOptions {
+	/** Leases tokens from the tenant's global bucket. */
+	grantor: Grantor;
+	/** Milliseconds since the epoch. @default Date.now */
+	now?: () => number;
+	/** Identifies this isolate to the buckets. @default a random UUID */
+	isolateId?: string;
+	/** Most tenants remembered at once; the least recently used go first. @default 10000 */
+	maxEntries?: number;
+}
+
+interface Entry {
+	policy: TenantPolicy;
+	/** Leased tokens not yet spent. */
+	tokens: number;
+	leaseExpiresAt: number;
+	/** Tokens the global bucket reported left after the last grant. */
+	remoteRemaining: number;
+	denyUntil: number;
+	retryAt: number;
+	reason: DenyReason;
+	demand: RateMeter;
+	/** Cost of requests waiting for the refill in flight. */
+	waiting: number;
+	refill: Promise<void> | null;
+	/** Statistics not yet reported to the bucket. */
+	admitted: number;
+	denied: number;
+}
+
+/** The isolate's view of every tenant it serves. */
+export class LocalLimiter {
+	readonly #entries = new Map<string, Entry>();
+	readonly #grantor: Grantor;
+	readonly #now: () => number;
+	readonly #isolateId: string;
+	readonly #maxEntries: number;
+
+	constructor(options: LocalLimiterOptions) {
+		this.#grantor = options.grantor;
+		this.#now = options.now ?? Date.now;
+		this.#isolateId = options.isolateId ?? crypto.randomUUID();
+		this.#maxEntries = options.maxEntries ?? 10_000;
+	}
+
+	/** Number of tenants currently remembered. */
+	get size(): number {
+		return this.#entries.size;
+	}
+
+	/**
+	 * Decides one request of `cost` tokens for the bucket `key`. Resolves without
+	 * any I/O while the tenant's lease covers it. Rejects only if the grantor does.
+	 */
+	async admit(key: string, policy: TenantPolicy, cost: number): Promise<Decision> {
+		const entry = this.#entry(key, policy);
+		for (;;) {
+			const now = this.#now();
+			if (cost > entry.policy.burst) {
+				// Never admissible, whatever the wait; not cached, so it does not block cheaper requests.
+				entry.denied += 1;
+				return {
+					allowed: false,
+					policy: entry.policy,
+					remaining: 0,
+					reason: "tenant_rate",
+					retryAfterMs: Number.POSITIVE_INFINITY,
+				};
+			}
+			if (entry.denyUntil > now) {
+				entry.denied += 1;
+				return this.#denied(entry, now);
+			}
+			if (entry.tokens >= cost && entry.leaseExpiresAt > now) {
+				entry.tokens -= cost;
+				entry.admitted += 1;
+				entry.demand = observe(entry.demand, now, cost);
+				return { allowed: true, policy: entry.policy, remaining: this.#remaining(entry) };
+			}
+			entry.waiting += cost;
+			try {
+				entry.refill ??= this.#refill(key, entry, cost).finally(() => {
+					entry.refill = null;
+				});
+				await entry.refill;
+			} finally {
+				entry.waiting -= cost;
+			}
+		}
+	}
+
+	#entry(key: string, policy: TenantPolicy): Entry {
+		let entry = this.#entries.get(key);
+		if (entry) {
+			// Re-insert so that Map order is least recently used first.
+			this.#entries.delete(key);
+			if (policy.version > entry.policy.version) entry.policy = policy;
+		} else {
+			const now = this.#now();
+			entry = {
+				policy,
+				tokens: 0,
+				leaseExpiresAt: 0,
+				remoteRemaining: policy.burst,
+				denyUntil: 0,
+				retryAt: 0,
+				reason: "tenant_rate",
+				demand: newMeter(now),
+				waiting: 0,
+				refill: null,
+				admitted: 0,
+				denied: 0,
+			};
+			this.#evictFor(1);
+		}
+		this.#entries.set(key, entry);
+		return entry;
+	}
+
+	#evictFor(incoming: number): void {
+		let excess = this.#entries.size + incoming - this.#maxEntries;
+		for (const [key, entry] of this.#entries) {
+			if (excess <= 0) break;
+			// An entry with a refill in flight has waiters holding it; it goes next time.
+			if (entry.refill) continue;
+			this.#entries.delete(key);
+			excess -= 1;
+		}
+	}
+
+	async #refill(key: string, entry: Entry, min: number): Promise<void> {
+		const now = this.#now();
+		const want = leaseSize(currentRate(entry.demand, now), entry.policy.burst, min, entry.waiting);
+		// What is left is handed back; the new lease replaces it.
+		const returned = entry.tokens;
+		entry.tokens = 0;
+		const { admitted, denied } = entry;
+		entry.admitted = 0;
+		entry.denied = 0;
+		const reply = await this.#grantor({
+			key,
+			isolate: this.#isolateId,
+			policy: entry.policy,
+			min,
+			want,
+			returned,
+			admitted,
+			denied,
+		});
+		const after = this.#now();
+		if (reply.policy.version >= entry.policy.version) entry.policy = reply.policy;
+		entry.remoteRemaining = reply.remaining;
+		if (reply.granted > 0) {
+			entry.tokens = reply.granted;
+			entry.leaseExpiresAt = after + reply.ttlMs;
+		} else {
+			entry.reason = reply.reason ?? "tenant_rate";
+			entry.retryAt = after + reply.retryAfterMs;
+			// An infinite wait (a cost above a burst just lowered) is cached only briefly.
+			const cached = Number.isFinite(reply.retryAfterMs) ? reply.retryAfterMs : 0;
+			entry.denyUntil = after + Math.max(cached, DENY_CACHE_MS);
+		}
+	}
+
+	/** Best local estimate of the tenant's global remaining tokens. */
+	#remaining(entry: Entry): number {
+		return Math.min(entry.policy.burst, Math.floor(entry.remoteRemaining + entry.tokens));
+	}
+
+	#denied(entry: Entry, now: number): Extract<Decision, { allowed: false }> {
+		return {
+			allowed: false,
+			policy: entry.policy,
+			remaining: 0,
+			reason: entry.reason,
+			retryAfterMs: Math.max(1, entry.retryAt - now),
+		};
+	}
+}

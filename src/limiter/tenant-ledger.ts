@@ -1,0 +1,237 @@
+/**
+ * The logic of one tenant's global bucket (the TenantBucket Durable Object is a
+ * thin shell around it). It leases tenant tokens to isolates, and holds a
+ * reserve of surge-pool tokens leased from the BurstPool so that most isolate
+ * leases need no pool call. No `cloudflare:` imports: the clock, the pool and
+ * persistence are injected, so the simulation runs the very same code.
+ */
+import type { TenantPolicy } from "../tiers";
+import { type BucketState, credit, fullBucket, msUntil, refill } from "./bucket";
+import {
+	LEASE_TTL_MS,
+	type LeaseReply,
+	type LeaseRequest,
+	POOL_HORIZON_MS,
+	type PoolLeaseReply,
+	type PoolLeaseRequest,
+} from "./lease";
+import { currentRate, newMeter, observe, type RateMeter } from "./rate";
+
+/** Durable state of a tenant's bucket. */
+export interface TenantLedgerState {
+	key: string;
+	policy: TenantPolicy;
+	bucket: BucketState;
+	/** Surge-pool tokens held for this tenant, already debited from the pool. */
+	poolTokens: number;
+	/** Tokens granted to isolates, for sizing pool leases. */
+	grants: RateMeter;
+	/** Latest unexpired lease per isolate: tokens granted and when the lease ends. */
+	outstanding: Record<string, { granted: number; expiresAt: number }>;
+	lastLeaseAt: number;
+	counters: TenantCounters;
+}
+
+/** Lifetime counters of a tenant, visible in its state. */
+export interface TenantCounters {
+	/** Requests admitted, as reported by isolates. */
+	admitted: number;
+	/** Requests denied, as reported by isolates. */
+	denied: number;
+	/** Leases granted to isolates. */
+	leases: number;
+	/** Lease requests refused. */
+	leaseDenials: number;
+	/** Calls made to the BurstPool. */
+	poolCalls: number;
+}
+
+/** What an operator sees of a tenant's bucket. */
+export interface TenantSnapshot extends TenantCounters {
+	key: string;
+	policy: TenantPolicy;
+	/** Whole tokens in the bucket now. */
+	tokens: number;
+	/** Tokens in unexpired leases (an upper bound: isolates may have spent some). */
+	leasedOut: number;
+	/** Surge-pool tokens held in reserve. */
+	poolTokens: number;
+}
+
+/** What the ledger needs from its surroundings. */
+export interface TenantLedgerDeps {
+	/** Milliseconds since the epoch. */
+	now(): number;
+	/** Leases tokens from the surge pool. */
+	pool(request: PoolLeaseRequest): Promise<PoolLeaseReply>;
+	/** Persists the state; called before any reply that depends on it leaves. */
+	save(state: TenantLedgerState): void;
+}
+
+const ZERO_COUNTERS: TenantCounters = { admitted: 0, denied: 0, leases: 0, leaseDenials: 0, poolCalls: 0 };
+
+/** The bucket of one tenant: exact, persistent, leasing. */
+export class TenantLedger {
+	#state: TenantLedgerState | undefined;
+	#poolRefill: Promise<PoolLeaseReply> | null = null;
+	readonly #deps: TenantLedgerDeps;
+
+	constructor(state: TenantLedgerState | undefined, deps: TenantLedgerDeps) {
+		this.#state = state;
+		this.#deps = deps;
+	}
+
+	/**
+	 * Grants up to `want` tokens (at least `min`) that are available both in the
+	 * tenant's bucket and in the surge pool, or says why not. A pool denial
+	 * leaves the tenant's bucket untouched.
+	 */
+	async lease(request: LeaseRequest): Promise<LeaseReply> {
+		const state = this.#absorb(request, this.#deps.now());
+		let poolReply: PoolLeaseReply | null = null;
+		for (;;) {
+			const now = this.#deps.now();
+			const { policy } = state;
+			state.bucket = refill(state.bucket, policy, now);
+			const whole = Math.floor(state.bucket.tokens);
+			if (request.min > policy.burst || whole < request.min) {
+				return this.#deny(state, "tenant_rate", msUntil(state.bucket, policy, request.min));
+			}
+			const want = Math.min(Math.max(request.want, request.min), whole);
+			const poolWhole = Math.floor(state.poolTokens);
+			if (poolWhole >= want || (poolReply && poolWhole >= request.min)) {
+				return this.#grant(state, request, Math.min(want, poolWhole), now);
+			}
+			if (poolReply) return this.#deny(state, "surge_pool", poolReply.retryAfterMs);
+			poolReply = await this.#refillPool(state, want - poolWhole, request.min - poolWhole, now);
+		}
+	}
+
+	/** The bucket as an operator sees it; undefined before the first lease. */
+	snapshot(): TenantSnapshot | undefined {
+		const state = this.#state;
+		if (!state) return undefined;
+		const now = this.#deps.now();
+		const bucket = refill(state.bucket, state.policy, now);
+		let leasedOut = 0;
+		for (const lease of Object.values(state.outstanding)) if (lease.expiresAt > now) leasedOut += lease.granted;
+		return {
+			key: state.key,
+			policy: state.policy,
+			tokens: Math.floor(bucket.tokens),
+			leasedOut,
+			poolTokens: state.poolTokens,
+			...state.counters,
+		};
+	}
+
+	/** Fills the bucket again (tokens already leased out stay spendable). */
+	reset(): void {
+		const state = this.#state;
+		if (!state) return;
+		state.bucket = fullBucket(state.policy, this.#deps.now());
+		this.#deps.save(state);
+	}
+
+	/**
+	 * Gives the surge-pool reserve back if no lease came for `idleMs`, so an idle
+	 * tenant does not strand pool tokens. Returns the milliseconds until it is
+	 * worth asking again, or null when nothing is held.
+	 */
+	async releaseIdlePool(idleMs: number): Promise<number | null> {
+		const state = this.#state;
+		if (!state || state.poolTokens < 1) return null;
+		const idle = this.#deps.now() - state.lastLeaseAt;
+		if (idle < idleMs) return idleMs - idle;
+		const returned = Math.floor(state.poolTokens);
+		// Debit first: should the call fail, the tokens are lost (bounded), never spent twice.
+		state.poolTokens -= returned;
+		this.#deps.save(state);
+		await this.#deps.pool({ key: state.key, weight: state.policy.weight, min: 0, want: 0, returned });
+		return null;
+	}
+
+	#absorb(request: LeaseRequest, now: number): TenantLedgerState {
+		let state = this.#state;
+		if (!state) {
+			state = {
+				key: request.key,
+				policy: request.policy,
+				bucket: fullBucket(request.policy, now),
+				poolTokens: 0,
+				grants: newMeter(now),
+				outstanding: {},
+				lastLeaseAt: now,
+				counters: { ...ZERO_COUNTERS },
+			};
+			this.#state = state;
+		} else if (request.policy.version >= state.policy.version) {
+			// Settle the old policy's refill up to now before the new one applies.
+			state.bucket = refill(state.bucket, state.policy, now);
+			state.policy = request.policy;
+		}
+		if (request.returned > 0) {
+			state.bucket = credit(state.bucket, state.policy, now, request.returned);
+			state.poolTokens += request.returned;
+		}
+		state.counters.admitted += request.admitted;
+		state.counters.denied += request.denied;
+		state.lastLeaseAt = now;
+		delete state.outstanding[request.isolate];
+		return state;
+	}
+
+	#grant(state: TenantLedgerState, request: LeaseRequest, granted: number, now: number): LeaseReply {
+		state.bucket = { tokens: state.bucket.tokens - granted, updatedAt: state.bucket.updatedAt };
+		state.poolTokens -= granted;
+		state.grants = observe(state.grants, now, granted);
+		state.counters.leases += 1;
+		state.outstanding[request.isolate] = { granted, expiresAt: now + LEASE_TTL_MS };
+		for (const [isolate, lease] of Object.entries(state.outstanding)) {
+			if (lease.expiresAt <= now) delete state.outstanding[isolate];
+		}
+		this.#deps.save(state);
+		return {
+			granted,
+			ttlMs: LEASE_TTL_MS,
+			remaining: Math.floor(state.bucket.tokens),
+			retryAfterMs: 0,
+			policy: state.policy,
+		};
+	}
+
+	#deny(state: TenantLedgerState, reason: LeaseReply["reason"], retryAfterMs: number): LeaseReply {
+		state.counters.leaseDenials += 1;
+		this.#deps.save(state);
+		return {
+			granted: 0,
+			ttlMs: 0,
+			remaining: Math.floor(state.bucket.tokens),
+			retryAfterMs: Math.max(1, retryAfterMs),
+			reason,
+			policy: state.policy,
+		};
+	}
+
+	/** One pool call at a time per tenant; concurrent leases wait on the same one. */
+	#refillPool(state: TenantLedgerState, need: number, min: number, now: number): Promise<PoolLeaseReply> {
+		if (!this.#poolRefill) {
+			// Hold about POOL_HORIZON_MS of this tenant's grants, but never more than a burst.
+			const target = Math.ceil((currentRate(state.grants, now) * POOL_HORIZON_MS) / 1000);
+			const want = Math.max(need, Math.min(target, state.policy.burst));
+			state.counters.poolCalls += 1;
+			const request = { key: state.key, weight: state.policy.weight, min: Math.max(1, min), want, returned: 0 };
+			this.#poolRefill = this.#deps
+				.pool(request)
+				.then((reply) => {
+					state.poolTokens += reply.granted;
+					this.#deps.save(state);
+					return reply;
+				})
+				.finally(() => {
+					this.#poolRefill = null;
+				});
+		}
+		return this.#poolRefill;
+	}
+}

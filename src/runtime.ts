@@ -1,0 +1,31 @@
+/**
+ * Per-isolate state of the Worker: validated settings, the tenant config cache
+ * and the local limiter. One per `env` object, so a test that passes its own
+ * env gets a fresh isolate's view.
+ */
+import { parseSettings, type Settings } from "./config/settings";
+import { TenantConfigCache } from "./config/tenant-config";
+import { LocalLimiter } from "./limiter/local";
+
+/** Everything an isolate keeps between requests. */
+export interface Runtime {
+	settings: Settings;
+	configs: TenantConfigCache;
+	limiter: LocalLimiter;
+}
+
+const runtimes = new WeakMap<Env, Runtime>();
+
+/** The runtime for `env`, created (and its settings validated) on first use. */
+export function runtimeFor(env: Env): Runtime {
+	let runtime = runtimes.get(env);
+	if (!runtime) {
+		runtime = {
+			settings: parseSettings(env),
+			configs: new TenantConfigCache(),
+			limiter: new LocalLimiter({ grantor: (request) => env.TENANT_BUCKET.getByName(request.key).lease(request) }),
+		};
+		runtimes.set(env, runtime);
+	}
+	return runtime;
+}

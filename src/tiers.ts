@@ -1,0 +1,96 @@
+/**
+ * Tiers: how fast and how bursty each class of tenant may be, and how much of the
+ * shared surge pool it gets when the pool is contended.
+ *
+ * Pure module: no `cloudflare:` imports, so the tier table is usable from the
+ * Worker, the Durable Objects, the simulation and the CLI alike.
+ */
+
+/** A tier's limits. */
+export interface Tier {
+	/** Steady refill rate, tokens per second. */
+	rate: number;
+	/** Bucket capacity: the most a tenant may spend at once after being idle. */
+	burst: number;
+	/** Share of the surge pool under contention, relative to other active tenants. */
+	weight: number;
+}
+
+/** The limits in force for one tenant, as the limiter carries them around. */
+export interface TenantPolicy extends Tier {
+	/** Name shown to clients in `RateLimit-Policy` (the tier's name). */
+	tier: string;
+	/**
+	 * Monotonic version of this tenant's configuration. A Durable Object never
+	 * replaces a policy with one of a lower version, so stale caches cannot roll
+	 * a change back. Built-in defaults have version 0.
+	 */
+	version: number;
+}
+
+/** The built-in tiers (design seed 000), plus the tier that anonymous clients get. */
+export const BUILTIN_TIERS = {
+	starter: { rate: 300, burst: 1200, weight: 1.0 },
+	growth: { rate: 360, burst: 1440, weight: 1.2 },
+	scale: { rate: 600, burst: 2400, weight: 2.0 },
+	/** Clients without a tenant id, limited per client IP. */
+	anonymous: { rate: 10, burst: 20, weight: 0.5 },
+} as const satisfies Record<string, Tier>;
+
+/** Name of a built-in tier. */
+export type BuiltinTierName = keyof typeof BUILTIN_TIERS;
+
+/** The tier anonymous traffic is limited under. */
+export const ANONYMOUS_TIER: BuiltinTierName = "anonymous";
+
+/** The cross-tenant surge pool that caps everything sent to the origin. */
+export const SURGE_POOL = { rate: 50_000, burst: 50_000 } as const;
+
+/** Largest request cost a caller may declare. */
+export const MAX_COST = 10_000;
+
+/**
+ * Looks a tier up by name.
+ * @example tierByName("growth") // { rate: 360, burst: 1440, weight: 1.2 }
+ */
+export function tierByName(name: string, tiers: Readonly<Record<string, Tier>> = BUILTIN_TIERS): Tier | undefined {
+	return Object.hasOwn(tiers, name) ? tiers[name] : undefined;
+}
+
+/**
+ * The policy of a tenant on tier `name` with no per-tenant overrides.
+ * @example policyForTier("starter") // { tier: "starter", rate: 300, burst: 1200, weight: 1, version: 0 }
+ */
+export function policyForTier(name: string, version = 0): TenantPolicy | undefined {
+	const tier = tierByName(name);
+	return tier ? { tier: name, ...tier, version } : undefined;
+}
+
+/** Tenant configuration as stored in KV under `tenant:<id>`. */
+export interface TenantConfig {
+	/** Tier name; unknown names are rejected when parsing. */
+	tier: string;
+	/** Version of this entry (milliseconds since the epoch of the last change). @default 0 */
+	version: number;
+}
+
+/**
+ * Parses a KV value for a tenant. Returns an Error (never throws) so that the
+ * caller can log it and keep the default or last good configuration.
+ * @example parseTenantConfig('{"tier":"growth"}') // { tier: "growth", version: 0 }
+ */
+export function parseTenantConfig(raw: string): TenantConfig | Error {
+	let value: unknown;
+	try {
+		value = JSON.parse(raw);
+	} catch {
+		return new Error("not JSON");
+	}
+	if (typeof value !== "object" || value === null || Array.isArray(value)) return new Error("not an object");
+	const { tier, version = 0 } = value as Record<string, unknown>;
+	if (typeof tier !== "string" || !tierByName(tier)) return new Error(`unknown tier ${JSON.stringify(tier)}`);
+	if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
+		return new Error("version must be a non-negative integer");
+	}
+	return { tier, version };
+}

@@ -1,0 +1,50 @@
+/**
+ * The edge Worker: a Hono app in front of the origin. Routes under
+ * `/_limiter/` belong to the limiter; everything else is limited and forwarded.
+ */
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { SettingsError } from "./config/settings";
+import { type AppEnv, limitAndForward } from "./http/limit";
+import { problemResponse } from "./http/problem";
+import { runtimeFor } from "./runtime";
+import { VERSION } from "./version";
+
+export { BurstPool } from "./objects/burst-pool";
+export { TenantBucket } from "./objects/tenant-bucket";
+
+const app = new Hono<AppEnv>();
+
+app.onError((error, c) => {
+	if (error instanceof HTTPException) return error.getResponse();
+	if (error instanceof SettingsError) {
+		console.error(`limiter misconfigured: ${error.message}`);
+		return problemResponse({
+			code: "misconfigured",
+			title: "Limiter misconfigured",
+			status: 500,
+			detail: "The limiter's configuration is invalid; its operator has been told.",
+		});
+	}
+	console.error(`unhandled error on ${c.req.method} ${new URL(c.req.url).pathname}:`, error);
+	return problemResponse(
+		{
+			code: "limiter-unavailable",
+			title: "Service Unavailable",
+			status: 503,
+			detail: "The rate limiter could not decide; retry shortly.",
+		},
+		{ "Retry-After": "1" },
+	);
+});
+
+app.use(async (c, next) => {
+	c.set("runtime", runtimeFor(c.env));
+	await next();
+});
+
+app.get("/_limiter/health", (c) => c.json({ status: "ok", version: VERSION }));
+
+app.all("*", limitAndForward);
+
+export default app satisfies ExportedHandler<Env>;
