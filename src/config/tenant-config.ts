@@ -31,7 +31,7 @@ export class TenantConfigCache {
 	readonly #maxEntries: number;
 
 	constructor(options: { now?: () => number; maxEntries?: number } = {}) {
-		this.#now = options.now ?? Date.now;
+		this.#now = options.now ?? (() => Date.now());
 		this.#maxEntries = options.maxEntries ?? 10_000;
 	}
 

@@ -45,7 +45,7 @@ export function decisionHeaders(
 	}
 	const violated =
 		decision.reason === "surge_pool"
-			? { name: SURGE_POLICY_NAME, rate: runtime.settings.pool.rate, burst: runtime.settings.pool.burst }
+			? { name: SURGE_POLICY_NAME, ...(decision.pool ?? runtime.settings.pool) }
 			: tenant;
 	const resetS = retryAfterSeconds(decision.retryAfterMs, 1);
 	const policies = violated === tenant ? [tenant] : [tenant, violated];

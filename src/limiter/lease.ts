@@ -8,6 +8,7 @@
  * spent twice.
  */
 import type { TenantPolicy } from "../tiers";
+import type { BucketPolicy } from "./bucket";
 
 /** Why a request was denied. */
 export type DenyReason = "tenant_rate" | "surge_pool";
@@ -46,6 +47,8 @@ export interface LeaseReply {
 	reason?: DenyReason;
 	/** The policy in force at the bucket (may be newer than the request's). */
 	policy: TenantPolicy;
+	/** On a `surge_pool` denial: the pool's policy, to advertise to the client. */
+	pool?: BucketPolicy;
 }
 
 /** A TenantBucket's request to the BurstPool. */
@@ -63,6 +66,8 @@ export interface PoolLeaseReply {
 	granted: number;
 	/** When denied: milliseconds until the pool could grant `min`. */
 	retryAfterMs: number;
+	/** The pool's policy in force. */
+	policy: BucketPolicy;
 }
 
 /** How long an isolate may hold a lease before it must come back: bounds how long a policy change takes to bite. */

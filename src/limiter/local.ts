@@ -9,6 +9,7 @@
  * real ledger in the simulation) and the clock are injected.
  */
 import type { TenantPolicy } from "../tiers";
+import type { BucketPolicy } from "./bucket";
 import { DENY_CACHE_MS, type DenyReason, type LeaseReply, type LeaseRequest, leaseSize } from "./lease";
 import { currentRate, newMeter, observe, type RateMeter } from "./rate";
 
@@ -18,7 +19,15 @@ export type Grantor = (request: LeaseRequest) => Promise<LeaseReply>;
 /** What the limiter decided for one request. */
 export type Decision =
 	| { allowed: true; policy: TenantPolicy; remaining: number }
-	| { allowed: false; policy: TenantPolicy; remaining: number; reason: DenyReason; retryAfterMs: number };
+	| {
+			allowed: false;
+			policy: TenantPolicy;
+			remaining: number;
+			reason: DenyReason;
+			retryAfterMs: number;
+			/** On a `surge_pool` denial, the pool's policy. */
+			pool?: BucketPolicy;
+	  };
 
 /** Options of {@link LocalLimiter}. */
 export interface LocalLimiterOptions {
@@ -42,6 +51,7 @@ interface Entry {
 	denyUntil: number;
 	retryAt: number;
 	reason: DenyReason;
+	pool: BucketPolicy | undefined;
 	demand: RateMeter;
 	/** Cost of requests waiting for the refill in flight. */
 	waiting: number;
@@ -61,7 +71,7 @@ export class LocalLimiter {
 
 	constructor(options: LocalLimiterOptions) {
 		this.#grantor = options.grantor;
-		this.#now = options.now ?? Date.now;
+		this.#now = options.now ?? (() => Date.now());
 		this.#isolateId = options.isolateId ?? crypto.randomUUID();
 		this.#maxEntries = options.maxEntries ?? 10_000;
 	}
@@ -128,6 +138,7 @@ export class LocalLimiter {
 				denyUntil: 0,
 				retryAt: 0,
 				reason: "tenant_rate",
+				pool: undefined,
 				demand: newMeter(now),
 				waiting: 0,
 				refill: null,
@@ -178,6 +189,7 @@ export class LocalLimiter {
 			entry.leaseExpiresAt = after + reply.ttlMs;
 		} else {
 			entry.reason = reply.reason ?? "tenant_rate";
+			entry.pool = reply.pool;
 			entry.retryAt = after + reply.retryAfterMs;
 			// An infinite wait (a cost above a burst just lowered) is cached only briefly.
 			const cached = Number.isFinite(reply.retryAfterMs) ? reply.retryAfterMs : 0;
@@ -197,6 +209,7 @@ export class LocalLimiter {
 			remaining: 0,
 			reason: entry.reason,
 			retryAfterMs: Math.max(1, entry.retryAt - now),
+			...(entry.pool && { pool: entry.pool }),
 		};
 	}
 }

@@ -48,7 +48,7 @@ export function leaseFromPool(
 	if (request.want <= 0) {
 		return {
 			state: { ...state, bucket: refill(bucket, state.policy, now), counters },
-			reply: { granted: 0, retryAfterMs: 0 },
+			reply: { granted: 0, retryAfterMs: 0, policy: state.policy },
 		};
 	}
 	const result = takeUpTo(bucket, state.policy, now, Math.max(1, request.min), request.want);
@@ -56,7 +56,7 @@ export function leaseFromPool(
 	counters.granted += result.taken;
 	return {
 		state: { ...state, bucket: result.state, counters },
-		reply: { granted: result.taken, retryAfterMs: result.retryAfterMs },
+		reply: { granted: result.taken, retryAfterMs: result.retryAfterMs, policy: state.policy },
 	};
 }
 

@@ -8,6 +8,7 @@
 import type { TenantPolicy } from "../tiers";
 import { type BucketState, credit, fullBucket, msUntil, refill } from "./bucket";
 import {
+	LEASE_MAX_BURST_FRACTION,
 	LEASE_TTL_MS,
 	type LeaseReply,
 	type LeaseRequest,
@@ -102,7 +103,7 @@ export class TenantLedger {
 			if (poolWhole >= want || (poolReply && poolWhole >= request.min)) {
 				return this.#grant(state, request, Math.min(want, poolWhole), now);
 			}
-			if (poolReply) return this.#deny(state, "surge_pool", poolReply.retryAfterMs);
+			if (poolReply) return { ...this.#deny(state, "surge_pool", poolReply.retryAfterMs), pool: poolReply.policy };
 			poolReply = await this.#refillPool(state, want - poolWhole, request.min - poolWhole, now);
 		}
 	}
@@ -216,8 +217,12 @@ export class TenantLedger {
 	/** One pool call at a time per tenant; concurrent leases wait on the same one. */
 	#refillPool(state: TenantLedgerState, need: number, min: number, now: number): Promise<PoolLeaseReply> {
 		if (!this.#poolRefill) {
-			// Hold about POOL_HORIZON_MS of this tenant's grants, but never more than a burst.
-			const target = Math.ceil((currentRate(state.grants, now) * POOL_HORIZON_MS) / 1000);
+			// Hold about POOL_HORIZON_MS of this tenant's grants (at least one full isolate
+			// lease, so a quiet tenant does not call the pool per lease), never more than a burst.
+			const target = Math.max(
+				Math.ceil((currentRate(state.grants, now) * POOL_HORIZON_MS) / 1000),
+				Math.ceil(state.policy.burst * LEASE_MAX_BURST_FRACTION),
+			);
 			const want = Math.max(need, Math.min(target, state.policy.burst));
 			state.counters.poolCalls += 1;
 			const request = { key: state.key, weight: state.policy.weight, min: Math.max(1, min), want, returned: 0 };

@@ -1,0 +1,88 @@
+/**
+ * The real limiter logic wired together in one process, without workerd: N
+ * isolates (LocalLimiter), one TenantLedger per tenant and one pool ledger,
+ * on a fake clock. Used by the simulation and by protocol tests.
+ */
+import type { BucketPolicy } from "../src/limiter/bucket";
+import type { LeaseReply, LeaseRequest, PoolLeaseReply, PoolLeaseRequest } from "../src/limiter/lease";
+import { LocalLimiter } from "../src/limiter/local";
+import { leaseFromPool, newPool, type PoolLedgerState } from "../src/limiter/pool-ledger";
+import { TenantLedger, type TenantLedgerState } from "../src/limiter/tenant-ledger";
+import { SURGE_POOL } from "../src/tiers";
+
+/** A clock that only moves when told to. */
+export class FakeClock {
+	constructor(public time = 1_700_000_000_000) {}
+	readonly now = (): number => this.time;
+	advance(ms: number): void {
+		this.time += ms;
+	}
+}
+
+/** Counts of calls across the cluster's Durable Object boundaries. */
+export interface CallCounts {
+	tenant: number;
+	pool: number;
+}
+
+/** Options of {@link Cluster}. */
+export interface ClusterOptions {
+	pool?: BucketPolicy;
+	/** Makes a grantor call fail (to test failure handling); return true to throw. */
+	failTenantCall?: (request: LeaseRequest) => boolean;
+}
+
+/** Isolates, tenant buckets and the pool, all in memory, sharing one fake clock. */
+export class Cluster {
+	readonly clock = new FakeClock();
+	readonly calls: CallCounts = { tenant: 0, pool: 0 };
+	readonly ledgers = new Map<string, TenantLedger>();
+	/** What each tenant ledger last saved: the "durable storage" of the objects. */
+	readonly saved = new Map<string, TenantLedgerState>();
+	pool: PoolLedgerState;
+	readonly #options: ClusterOptions;
+
+	constructor(options: ClusterOptions = {}) {
+		this.#options = options;
+		this.pool = newPool(options.pool ?? SURGE_POOL, this.clock.now());
+	}
+
+	/** A new isolate with an empty local state. */
+	isolate(id = `isolate-${Math.random().toString(36).slice(2)}`): LocalLimiter {
+		return new LocalLimiter({ grantor: (request) => this.leaseTenant(request), now: this.clock.now, isolateId: id });
+	}
+
+	/** The ledger of `key`, created from its saved state (as an object would be after eviction). */
+	ledger(key: string): TenantLedger {
+		let ledger = this.ledgers.get(key);
+		if (!ledger) {
+			ledger = new TenantLedger(this.saved.get(key), {
+				now: this.clock.now,
+				pool: async (request) => this.leasePool(request),
+				save: (state) => this.saved.set(key, structuredClone(state)),
+			});
+			this.ledgers.set(key, ledger);
+		}
+		return ledger;
+	}
+
+	/** Drops the in-memory ledger of `key`, as when its object is evicted. */
+	evict(key: string): void {
+		this.ledgers.delete(key);
+	}
+
+	async leaseTenant(request: LeaseRequest): Promise<LeaseReply> {
+		this.calls.tenant += 1;
+		await Promise.resolve();
+		if (this.#options.failTenantCall?.(request)) throw new Error("injected failure");
+		return this.ledger(request.key).lease(structuredClone(request));
+	}
+
+	async leasePool(request: PoolLeaseRequest): Promise<PoolLeaseReply> {
+		this.calls.pool += 1;
+		await Promise.resolve();
+		const { state, reply } = leaseFromPool(this.pool, request, this.clock.now());
+		this.pool = state;
+		return reply;
+	}
+}

@@ -1,0 +1,182 @@
+import { describe, expect, it } from "vitest";
+import { Cluster } from "../../sim/cluster";
+import { LEASE_TTL_MS, leaseSize } from "../../src/limiter/lease";
+import type { Decision } from "../../src/limiter/local";
+import { policyForTier, type TenantPolicy } from "../../src/tiers";
+
+const starter = policyForTier("starter") as TenantPolicy;
+const anonymous = policyForTier("anonymous") as TenantPolicy;
+
+function admitted(decisions: Decision[]): number {
+	return decisions.filter((d) => d.allowed).length;
+}
+
+describe("leaseSize", () => {
+	it.each([
+		{ rate: 0, burst: 1200, min: 1, waiting: 0, size: 1 },
+		{ rate: 300, burst: 1200, min: 1, waiting: 0, size: 30 },
+		{ rate: 100_000, burst: 1200, min: 1, waiting: 0, size: 120 },
+		{ rate: 0, burst: 1200, min: 1, waiting: 500, size: 120 },
+		{ rate: 0, burst: 1200, min: 200, waiting: 0, size: 200 },
+		{ rate: 0, burst: 5, min: 1, waiting: 3, size: 1 },
+	])("$rate/s burst $burst min $min waiting $waiting → $size", ({ rate, burst, min, waiting, size }) => {
+		expect(leaseSize(rate, burst, min, waiting)).toBe(size);
+	});
+});
+
+describe("one isolate against the real ledgers", () => {
+	it("a burst of 1,300 concurrent requests admits the burst exactly, with a few round trips", async () => {
+		const cluster = new Cluster();
+		const isolate = cluster.isolate();
+		const decisions = await Promise.all(Array.from({ length: 1300 }, () => isolate.admit("t:a", starter, 1)));
+		expect(admitted(decisions)).toBe(1200);
+		expect(cluster.calls.tenant).toBeLessThanOrEqual(15);
+		const denied = decisions.find((d) => !d.allowed);
+		expect(denied).toMatchObject({ reason: "tenant_rate" });
+	});
+
+	it("concurrent requests that find the lease empty share one refill", async () => {
+		const cluster = new Cluster();
+		const isolate = cluster.isolate();
+		await Promise.all(Array.from({ length: 50 }, () => isolate.admit("t:a", starter, 1)));
+		// The first refill asks for 1 token (no demand seen yet); everyone else waits for the second.
+		expect(cluster.calls.tenant).toBeLessThanOrEqual(3);
+	});
+
+	it("after a denial, a flood is answered locally for at least 100 ms", async () => {
+		const cluster = new Cluster();
+		const isolate = cluster.isolate();
+		await Promise.all(Array.from({ length: 1300 }, () => isolate.admit("t:a", starter, 1)));
+		const before = cluster.calls.tenant;
+		for (let step = 0; step < 99; step++) {
+			cluster.clock.advance(1);
+			await isolate.admit("t:a", starter, 1);
+		}
+		expect(cluster.calls.tenant).toBe(before);
+		cluster.clock.advance(1);
+		const after = await isolate.admit("t:a", starter, 1);
+		expect(cluster.calls.tenant).toBe(before + 1);
+		expect(after.allowed).toBe(true);
+	});
+
+	it("anonymous: 20 at once, then 10/s", async () => {
+		const cluster = new Cluster();
+		const isolate = cluster.isolate();
+		const first = await Promise.all(Array.from({ length: 25 }, () => isolate.admit("anon:1.2.3.4", anonymous, 1)));
+		expect(admitted(first)).toBe(20);
+		cluster.clock.advance(1_000);
+		const second = await Promise.all(Array.from({ length: 15 }, () => isolate.admit("anon:1.2.3.4", anonymous, 1)));
+		expect(admitted(second)).toBe(10);
+	});
+
+	it("a cost above the burst is refused without a call and without blocking cheaper requests", async () => {
+		const cluster = new Cluster();
+		const isolate = cluster.isolate();
+		const big = await isolate.admit("t:a", starter, 1201);
+		expect(big).toMatchObject({ allowed: false, retryAfterMs: Number.POSITIVE_INFINITY });
+		expect(cluster.calls.tenant).toBe(0);
+		expect((await isolate.admit("t:a", starter, 1)).allowed).toBe(true);
+	});
+
+	it("leases expire: tokens are not spent after the lease's TTL", async () => {
+		const cluster = new Cluster();
+		const isolate = cluster.isolate();
+		await isolate.admit("t:a", starter, 1);
+		const calls = cluster.calls.tenant;
+		cluster.clock.advance(LEASE_TTL_MS);
+		await isolate.admit("t:a", starter, 1);
+		expect(cluster.calls.tenant).toBe(calls + 1);
+	});
+});
+
+describe("many isolates", () => {
+	it("never admit more than burst + rate × elapsed between them", async () => {
+		const cluster = new Cluster();
+		const isolates = Array.from({ length: 8 }, (_, i) => cluster.isolate(`i${i}`));
+		let total = 0;
+		const start = cluster.clock.now();
+		for (let tick = 0; tick < 200; tick++) {
+			const decisions = await Promise.all(
+				isolates.flatMap((isolate) => Array.from({ length: 5 }, () => isolate.admit("t:a", starter, 1))),
+			);
+			total += admitted(decisions);
+			cluster.clock.advance(10);
+		}
+		const ideal = starter.burst + (starter.rate * (cluster.clock.now() - start)) / 1000;
+		expect(total).toBeLessThanOrEqual(ideal);
+		expect(total).toBeGreaterThanOrEqual(0.98 * ideal);
+	});
+
+	it("unspent tokens go back with the next call", async () => {
+		const cluster = new Cluster();
+		const a = cluster.isolate("a");
+		await Promise.all(Array.from({ length: 40 }, () => a.admit("t:a", starter, 1)));
+		const held = cluster.ledger("t:a").snapshot();
+		cluster.clock.advance(LEASE_TTL_MS);
+		await a.admit("t:a", starter, 1);
+		const after = cluster.ledger("t:a").snapshot();
+		expect(held && after).toBeTruthy();
+		// The bucket got the unspent part of the first lease back (plus refill), so it holds more than before.
+		expect(after?.tokens).toBeGreaterThan(held?.tokens ?? 0);
+	});
+});
+
+describe("surge pool", () => {
+	it("a pool denial does not charge the tenant", async () => {
+		const cluster = new Cluster({ pool: { rate: 1, burst: 10 } });
+		const isolate = cluster.isolate();
+		const decisions = await Promise.all(Array.from({ length: 30 }, () => isolate.admit("t:a", starter, 1)));
+		expect(admitted(decisions)).toBe(10);
+		expect(decisions.find((d) => !d.allowed)).toMatchObject({ reason: "surge_pool" });
+		const snapshot = cluster.ledger("t:a").snapshot();
+		// 10 tokens went out under the pool's 10; the tenant's bucket lost exactly those.
+		expect(snapshot?.tokens).toBe(1190);
+	});
+
+	it("pool tokens held by a tenant are enough: most leases make no pool call", async () => {
+		const cluster = new Cluster();
+		const isolate = cluster.isolate();
+		for (let tick = 0; tick < 100; tick++) {
+			await Promise.all(Array.from({ length: 3 }, () => isolate.admit("t:a", starter, 1)));
+			cluster.clock.advance(10);
+		}
+		expect(cluster.calls.pool).toBeLessThan(cluster.calls.tenant);
+	});
+});
+
+describe("tenant ledger", () => {
+	it("state survives eviction: a drained bucket stays drained", async () => {
+		const cluster = new Cluster();
+		const isolate = cluster.isolate();
+		await Promise.all(Array.from({ length: 1300 }, () => isolate.admit("t:a", starter, 1)));
+		cluster.evict("t:a");
+		const fresh = cluster.isolate();
+		expect((await fresh.admit("t:a", starter, 1)).allowed).toBe(false);
+		expect(cluster.ledger("t:a").snapshot()?.tokens).toBe(0);
+	});
+
+	it("a newer policy version replaces an older one, never the reverse", async () => {
+		const cluster = new Cluster();
+		const isolate = cluster.isolate();
+		const scale = policyForTier("scale", 5) as TenantPolicy;
+		await isolate.admit("t:a", scale, 1);
+		const stale = cluster.isolate();
+		const decision = await stale.admit("t:a", starter, 1);
+		expect(decision.policy).toMatchObject({ tier: "scale", version: 5 });
+		expect(cluster.ledger("t:a").snapshot()?.policy.tier).toBe("scale");
+	});
+
+	it("gives an idle tenant's pool reserve back", async () => {
+		const cluster = new Cluster();
+		const isolate = cluster.isolate();
+		await Promise.all(Array.from({ length: 10 }, () => isolate.admit("t:a", starter, 1)));
+		const ledger = cluster.ledger("t:a");
+		const held = ledger.snapshot()?.poolTokens ?? 0;
+		expect(held).toBeGreaterThan(0);
+		expect(await ledger.releaseIdlePool(2_000)).toBe(2_000);
+		cluster.clock.advance(2_000);
+		expect(await ledger.releaseIdlePool(2_000)).toBeNull();
+		expect(ledger.snapshot()?.poolTokens).toBe(0);
+		expect(Math.round(cluster.pool.bucket.tokens)).toBe(50_000);
+	});
+});
