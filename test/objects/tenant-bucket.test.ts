@@ -1,10 +1,11 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { LeaseRequest } from "../../src/limiter/lease";
 import { BURST_POOL_NAME } from "../../src/objects/burst-pool";
 import { POOL_IDLE_RELEASE_MS, type TenantBucket } from "../../src/objects/tenant-bucket";
 import { policyForTier, type TenantPolicy } from "../../src/tiers";
+import { useFrozenClock } from "../support/clock";
 
 const T0 = 2_000_000_000_000;
 const starter = policyForTier("starter") as TenantPolicy;
@@ -13,13 +14,7 @@ function request(key: string, want: number, extra: Partial<LeaseRequest> = {}): 
 	return { key, isolate: "test-isolate", policy: starter, min: 1, want, returned: 0, admitted: 0, denied: 0, ...extra };
 }
 
-beforeEach(() => {
-	vi.useFakeTimers({ toFake: ["Date"] });
-	vi.setSystemTime(T0);
-});
-afterEach(() => {
-	vi.useRealTimers();
-});
+useFrozenClock(T0);
 
 describe("TenantBucket", () => {
 	it("grants leases debited from the bucket, then denies with a retry time", async () => {

@@ -1,6 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { parseItem, parseList } from "structured-headers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { useFrozenClock } from "../support/clock";
 import { burst, fakeOrigin } from "../support/origin";
 
 const T0 = 1_800_000_000_000;
@@ -11,13 +12,7 @@ function get(tenant: string | null, init: RequestInit & { path?: string } = {}) 
 	return exports.default.fetch(new Request(`https://api.example${init.path ?? "/v1/items"}`, { ...init, headers }));
 }
 
-beforeEach(() => {
-	vi.useFakeTimers({ toFake: ["Date"] });
-	vi.setSystemTime(T0);
-});
-afterEach(() => {
-	vi.useRealTimers();
-});
+useFrozenClock(T0);
 
 describe("limiting through the Worker", () => {
 	fakeOrigin(() => new Response('{"ok":true}', { headers: { "content-type": "application/json" } }));

@@ -1,15 +1,10 @@
 import { env, exports } from "cloudflare:workers";
-import { afterEach, beforeEach, expect, it, vi } from "vitest";
+import { expect, it } from "vitest";
 import { BURST_POOL_NAME } from "../../src/objects/burst-pool";
+import { useFrozenClock } from "../support/clock";
 import { burst, fakeOrigin } from "../support/origin";
 
-beforeEach(() => {
-	vi.useFakeTimers({ toFake: ["Date"] });
-	vi.setSystemTime(1_900_000_000_000);
-});
-afterEach(() => {
-	vi.useRealTimers();
-});
+useFrozenClock(1_900_000_000_000);
 fakeOrigin();
 
 it("a surge-pool denial answers 429 surge_pool and leaves the tenant's tokens untouched", async () => {
