@@ -6,7 +6,7 @@
 import type { BucketPolicy } from "../src/limiter/bucket";
 import type { LeaseReply, LeaseRequest, PoolLeaseReply, PoolLeaseRequest } from "../src/limiter/lease";
 import { LocalLimiter } from "../src/limiter/local";
-import { leaseFromPool, newPool, type PoolLedgerState } from "../src/limiter/pool-ledger";
+import { newPool, PoolLedger } from "../src/limiter/pool-ledger";
 import { TenantLedger, type TenantLedgerState } from "../src/limiter/tenant-ledger";
 import { SURGE_POOL } from "../src/tiers";
 
@@ -39,12 +39,15 @@ export class Cluster {
 	readonly ledgers = new Map<string, TenantLedger>();
 	/** What each tenant ledger last saved: the "durable storage" of the objects. */
 	readonly saved = new Map<string, TenantLedgerState>();
-	pool: PoolLedgerState;
+	readonly pool: PoolLedger;
 	readonly #options: ClusterOptions;
 
 	constructor(options: ClusterOptions = {}) {
 		this.#options = options;
-		this.pool = newPool(options.pool ?? SURGE_POOL, this.clock.now());
+		this.pool = new PoolLedger(newPool(options.pool ?? SURGE_POOL, this.clock.now()), {
+			now: this.clock.now,
+			save: () => {},
+		});
 	}
 
 	/** A new isolate with an empty local state. */
@@ -81,8 +84,6 @@ export class Cluster {
 	async leasePool(request: PoolLeaseRequest): Promise<PoolLeaseReply> {
 		this.calls.pool += 1;
 		await Promise.resolve();
-		const { state, reply } = leaseFromPool(this.pool, request, this.clock.now());
-		this.pool = state;
-		return reply;
+		return this.pool.lease(structuredClone(request));
 	}
 }

@@ -1,12 +1,22 @@
 /**
  * The logic of the cross-tenant surge pool (the BurstPool Durable Object is a
  * thin shell around it). Only TenantBuckets call it, in leases; never a request.
- * Pure: the clock is passed in and the state is plain data.
+ *
+ * Uncontended, any tenant may take what it asks for. Contended (a grant would
+ * leave the pool running low), tenants are served in weighted fair order, as
+ * in start-time fair queuing: each tenant has a virtual time that advances by
+ * `granted / weight`; a tenant more than a quantum ahead of the slowest active
+ * tenant waits; a tenant that fell behind (it asked for little) is lifted to
+ * within a quantum of the service point, so it can neither bank credit nor
+ * hold the others back. Tenants that keep asking receive pool tokens in
+ * proportion to their weights.
+ *
+ * No `cloudflare:` imports; the clock is injected.
  */
 import { type BucketPolicy, type BucketState, credit, fullBucket, refill, takeUpTo } from "./bucket";
 import type { PoolLeaseReply, PoolLeaseRequest } from "./lease";
 
-/** Durable state of the surge pool. */
+/** Durable state of the surge pool. Fairness bookkeeping is soft and stays in memory. */
 export interface PoolLedgerState {
 	policy: BucketPolicy;
 	bucket: BucketState;
@@ -21,8 +31,25 @@ export interface PoolCounters {
 	granted: number;
 	/** Tokens handed back. */
 	returned: number;
-	/** Lease calls refused. */
+	/** Lease calls refused (empty pool or over the caller's fair share). */
 	denials: number;
+}
+
+/** The pool counts as contended when a grant would leave less than this fraction of its burst. */
+export const CONTENDED_FRACTION = 0.25;
+
+/** A tenant that has not asked for this long no longer counts as active. */
+export const ACTIVE_MS = 1_000;
+
+/** How far, in tokens per unit of weight, a tenant may run ahead of the slowest active one. */
+export const FAIR_QUANTUM = 256;
+
+/** Fairness bookkeeping of one tenant. */
+interface Share {
+	weight: number;
+	/** Tokens granted divided by weight, since the tenant first asked (lifted, see above). */
+	vtime: number;
+	lastSeen: number;
 }
 
 /** A new pool, full. */
@@ -30,38 +57,108 @@ export function newPool(policy: BucketPolicy, now: number): PoolLedgerState {
 	return { policy, bucket: fullBucket(policy, now), counters: { calls: 0, granted: 0, returned: 0, denials: 0 } };
 }
 
-/**
- * Grants up to `want` pool tokens (at least `min`) after crediting what the
- * caller returned. A request with `want` 0 only returns tokens.
- */
-export function leaseFromPool(
-	state: PoolLedgerState,
-	request: PoolLeaseRequest,
-	now: number,
-): { state: PoolLedgerState; reply: PoolLeaseReply } {
-	const counters = { ...state.counters, calls: state.counters.calls + 1 };
-	let bucket = state.bucket;
-	if (request.returned > 0) {
-		bucket = credit(bucket, state.policy, now, request.returned);
-		counters.returned += request.returned;
-	}
-	if (request.want <= 0) {
-		return {
-			state: { ...state, bucket: refill(bucket, state.policy, now), counters },
-			reply: { granted: 0, retryAfterMs: 0, policy: state.policy },
-		};
-	}
-	const result = takeUpTo(bucket, state.policy, now, Math.max(1, request.min), request.want);
-	if (result.taken === 0) counters.denials += 1;
-	counters.granted += result.taken;
-	return {
-		state: { ...state, bucket: result.state, counters },
-		reply: { granted: result.taken, retryAfterMs: result.retryAfterMs, policy: state.policy },
-	};
+/** What the ledger needs from its surroundings. */
+export interface PoolLedgerDeps {
+	now(): number;
+	/** Persists the state; called before the reply leaves. */
+	save(state: PoolLedgerState): void;
 }
 
-/** Changes the pool's rate and burst; tokens above the new burst are dropped. */
-export function configurePool(state: PoolLedgerState, policy: BucketPolicy, now: number): PoolLedgerState {
-	const settled = refill(state.bucket, state.policy, now);
-	return { ...state, policy, bucket: refill(settled, policy, now) };
+/** The surge pool: a token bucket leased out in bulk, shared by weight under contention. */
+export class PoolLedger {
+	#state: PoolLedgerState;
+	readonly #shares = new Map<string, Share>();
+	/** The service point: the highest virtual start time granted so far. */
+	#serviceTime = 0;
+	readonly #deps: PoolLedgerDeps;
+
+	constructor(state: PoolLedgerState, deps: PoolLedgerDeps) {
+		this.#state = state;
+		this.#deps = deps;
+	}
+
+	/**
+	 * Grants up to `want` pool tokens (at least `min`) after crediting what the
+	 * caller returned. A request with `want` 0 only returns tokens.
+	 */
+	lease(request: PoolLeaseRequest): PoolLeaseReply {
+		const now = this.#deps.now();
+		const state = this.#state;
+		const { counters, policy } = state;
+		counters.calls += 1;
+		state.bucket = credit(state.bucket, policy, now, request.returned);
+		counters.returned += Math.max(0, request.returned);
+		if (request.want <= 0) {
+			this.#deps.save(state);
+			return { granted: 0, retryAfterMs: 0, policy };
+		}
+		const share = this.#share(request, now);
+		if (state.bucket.tokens - request.want < policy.burst * CONTENDED_FRACTION) {
+			const { slowest, activeWeight } = this.#active(now);
+			const ahead = share.vtime - slowest - FAIR_QUANTUM;
+			if (ahead > 0) {
+				counters.denials += 1;
+				this.#deps.save(state);
+				// The others advance the slowest time at about rate / activeWeight per second.
+				const retryAfterMs = Math.ceil((ahead * activeWeight * 1000) / policy.rate);
+				return { granted: 0, retryAfterMs: Math.min(1_000, Math.max(10, retryAfterMs)), policy };
+			}
+		}
+		const result = takeUpTo(state.bucket, policy, now, Math.max(1, request.min), request.want);
+		state.bucket = result.state;
+		if (result.taken === 0) counters.denials += 1;
+		counters.granted += result.taken;
+		this.#serviceTime = Math.max(this.#serviceTime, share.vtime);
+		share.vtime += result.taken / share.weight;
+		this.#deps.save(state);
+		return { granted: result.taken, retryAfterMs: result.retryAfterMs, policy };
+	}
+
+	/** The pool as an operator sees it. */
+	snapshot(): PoolLedgerState & { activeTenants: number } {
+		const now = this.#deps.now();
+		const state = this.#state;
+		let activeTenants = 0;
+		for (const share of this.#shares.values()) if (now - share.lastSeen <= ACTIVE_MS) activeTenants += 1;
+		return { ...state, bucket: refill(state.bucket, state.policy, now), activeTenants };
+	}
+
+	/** Changes the pool's rate and burst; tokens above the new burst are dropped. */
+	configure(policy: BucketPolicy): void {
+		const now = this.#deps.now();
+		const state = this.#state;
+		const settled = refill(state.bucket, state.policy, now);
+		state.policy = policy;
+		state.bucket = refill(settled, policy, now);
+		this.#deps.save(state);
+	}
+
+	#share(request: PoolLeaseRequest, now: number): Share {
+		let share = this.#shares.get(request.key);
+		if (!share) {
+			if (this.#shares.size >= 4_096) this.#prune(now);
+			share = { weight: 1, vtime: 0, lastSeen: now };
+			this.#shares.set(request.key, share);
+		}
+		share.weight = request.weight > 0 ? request.weight : 1;
+		share.vtime = Math.max(share.vtime, this.#serviceTime - FAIR_QUANTUM);
+		share.lastSeen = now;
+		return share;
+	}
+
+	/** The slowest virtual time among active tenants and their total weight. */
+	#active(now: number): { slowest: number; activeWeight: number } {
+		let slowest = Number.POSITIVE_INFINITY;
+		let activeWeight = 0;
+		for (const share of this.#shares.values()) {
+			if (now - share.lastSeen > ACTIVE_MS) continue;
+			activeWeight += share.weight;
+			slowest = Math.min(slowest, Math.max(share.vtime, this.#serviceTime - FAIR_QUANTUM));
+		}
+		return { slowest, activeWeight };
+	}
+
+	#prune(now: number): void {
+		for (const [key, share] of this.#shares) if (now - share.lastSeen > 10 * ACTIVE_MS) this.#shares.delete(key);
+	}
 }

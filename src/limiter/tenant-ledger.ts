@@ -6,7 +6,7 @@
  * persistence are injected, so the simulation runs the very same code.
  */
 import type { TenantPolicy } from "../tiers";
-import { type BucketState, credit, fullBucket, msUntil, refill } from "./bucket";
+import { type BucketPolicy, type BucketState, credit, fullBucket, msUntil, refill } from "./bucket";
 import {
 	LEASE_MAX_BURST_FRACTION,
 	LEASE_TTL_MS,
@@ -69,6 +69,25 @@ export interface TenantLedgerDeps {
 	save(state: TenantLedgerState): void;
 }
 
+/**
+ * The bucket counts a lease as out for this long after its TTL, so that an
+ * isolate whose clock runs late (or that got the reply late) has stopped
+ * spending it before the bucket stops counting it.
+ */
+export const LEASE_GRACE_MS = 1_000;
+
+/** Tokens in leases the bucket still counts as out. */
+function reserved(state: TenantLedgerState, now: number): number {
+	let total = 0;
+	for (const lease of Object.values(state.outstanding)) if (lease.expiresAt > now) total += lease.granted;
+	return total;
+}
+
+/** The bucket's policy with room only for what is not leased out. */
+function capacity(policy: TenantPolicy, leasedOut: number): BucketPolicy {
+	return { rate: policy.rate, burst: Math.max(0, policy.burst - leasedOut) };
+}
+
 const ZERO_COUNTERS: TenantCounters = { admitted: 0, denied: 0, leases: 0, leaseDenials: 0, poolCalls: 0 };
 
 /** The bucket of one tenant: exact, persistent, leasing. */
@@ -93,7 +112,7 @@ export class TenantLedger {
 		for (;;) {
 			const now = this.#deps.now();
 			const { policy } = state;
-			state.bucket = refill(state.bucket, policy, now);
+			this.#settle(state, now);
 			const whole = Math.floor(state.bucket.tokens);
 			if (request.min > policy.burst || whole < request.min) {
 				return this.#deny(state, "tenant_rate", msUntil(state.bucket, policy, request.min));
@@ -113,9 +132,8 @@ export class TenantLedger {
 		const state = this.#state;
 		if (!state) return undefined;
 		const now = this.#deps.now();
-		const bucket = refill(state.bucket, state.policy, now);
-		let leasedOut = 0;
-		for (const lease of Object.values(state.outstanding)) if (lease.expiresAt > now) leasedOut += lease.granted;
+		const leasedOut = reserved(state, now);
+		const bucket = refill(state.bucket, capacity(state.policy, leasedOut), now);
 		return {
 			key: state.key,
 			policy: state.policy,
@@ -126,11 +144,12 @@ export class TenantLedger {
 		};
 	}
 
-	/** Fills the bucket again (tokens already leased out stay spendable). */
+	/** Fills the bucket again, less what is leased out (which stays spendable). */
 	reset(): void {
 		const state = this.#state;
 		if (!state) return;
-		state.bucket = fullBucket(state.policy, this.#deps.now());
+		const now = this.#deps.now();
+		state.bucket = fullBucket(capacity(state.policy, reserved(state, now)), now);
 		this.#deps.save(state);
 	}
 
@@ -166,19 +185,19 @@ export class TenantLedger {
 				counters: { ...ZERO_COUNTERS },
 			};
 			this.#state = state;
-		} else if (request.policy.version >= state.policy.version) {
-			// Settle the old policy's refill up to now before the new one applies.
-			state.bucket = refill(state.bucket, state.policy, now);
-			state.policy = request.policy;
 		}
+		// Refill up to now under the old policy, with this isolate's lease still out.
+		this.#settle(state, now);
+		if (request.policy.version >= state.policy.version) state.policy = request.policy;
+		// The isolate's previous lease is over: what it did not spend comes back.
+		delete state.outstanding[request.isolate];
 		if (request.returned > 0) {
-			state.bucket = credit(state.bucket, state.policy, now, request.returned);
+			state.bucket = credit(state.bucket, capacity(state.policy, reserved(state, now)), now, request.returned);
 			state.poolTokens += request.returned;
 		}
 		state.counters.admitted += request.admitted;
 		state.counters.denied += request.denied;
 		state.lastLeaseAt = now;
-		delete state.outstanding[request.isolate];
 		return state;
 	}
 
@@ -187,10 +206,7 @@ export class TenantLedger {
 		state.poolTokens -= granted;
 		state.grants = observe(state.grants, now, granted);
 		state.counters.leases += 1;
-		state.outstanding[request.isolate] = { granted, expiresAt: now + LEASE_TTL_MS };
-		for (const [isolate, lease] of Object.entries(state.outstanding)) {
-			if (lease.expiresAt <= now) delete state.outstanding[isolate];
-		}
+		state.outstanding[request.isolate] = { granted, expiresAt: now + LEASE_TTL_MS + LEASE_GRACE_MS };
 		this.#deps.save(state);
 		return {
 			granted,
@@ -212,6 +228,18 @@ export class TenantLedger {
 			reason,
 			policy: state.policy,
 		};
+	}
+
+	/**
+	 * Refills the bucket up to `now`, capped so that the bucket plus the tokens
+	 * still leased out never exceed the burst: a lease spent late cannot stack
+	 * on top of a bucket that refilled meanwhile. Expired leases are forgotten.
+	 */
+	#settle(state: TenantLedgerState, now: number): void {
+		for (const [isolate, lease] of Object.entries(state.outstanding)) {
+			if (lease.expiresAt <= now) delete state.outstanding[isolate];
+		}
+		state.bucket = refill(state.bucket, capacity(state.policy, reserved(state, now)), now);
 	}
 
 	/** One pool call at a time per tenant; concurrent leases wait on the same one. */

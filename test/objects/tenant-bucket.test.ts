@@ -47,10 +47,12 @@ describe("TenantBucket", () => {
 		expect(stored?.bucket.tokens).toBe(1_100);
 	});
 
-	it("reset fills the bucket again", async () => {
+	it("reset fills the bucket again, less what is leased out", async () => {
 		const stub = env.TENANT_BUCKET.getByName("t:obj-reset");
-		await stub.lease(request("t:obj-reset", 1_200));
-		expect((await stub.reset())?.tokens).toBe(1_200);
+		await stub.lease(request("t:obj-reset", 1_000));
+		expect(await stub.reset()).toMatchObject({ tokens: 200, leasedOut: 1_000 });
+		vi.setSystemTime(T0 + 2_000);
+		expect(await stub.reset()).toMatchObject({ tokens: 1_200, leasedOut: 0 });
 	});
 
 	it("its alarm hands an idle tenant's surge-pool reserve back to the pool", async () => {
