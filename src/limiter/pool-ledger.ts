@@ -41,8 +41,12 @@ export const CONTENDED_FRACTION = 0.25;
 /** A tenant that has not asked for this long no longer counts as active. */
 export const ACTIVE_MS = 1_000;
 
-/** How far, in tokens per unit of weight, a tenant may run ahead of the slowest active one. */
-export const FAIR_QUANTUM = 256;
+/**
+ * Under contention a tenant may run ahead of the slowest active tenant by this
+ * much of its fair share (and one grant is at most that big), so shares over
+ * any longer window are close to the weights.
+ */
+export const FAIR_SLICE_MS = 100;
 
 /** Fairness bookkeeping of one tenant. */
 interface Share {
@@ -70,6 +74,8 @@ export class PoolLedger {
 	readonly #shares = new Map<string, Share>();
 	/** The service point: the highest virtual start time granted so far. */
 	#serviceTime = 0;
+	/** Virtual time one fair slice is worth, as of the last contended call. */
+	#quantum = 1;
 	readonly #deps: PoolLedgerDeps;
 
 	constructor(state: PoolLedgerState, deps: PoolLedgerDeps) {
@@ -93,18 +99,23 @@ export class PoolLedger {
 			return { granted: 0, retryAfterMs: 0, policy };
 		}
 		const share = this.#share(request, now);
-		if (state.bucket.tokens - request.want < policy.burst * CONTENDED_FRACTION) {
+		const min = Math.max(1, request.min);
+		let want = request.want;
+		state.bucket = refill(state.bucket, policy, now);
+		if (state.bucket.tokens - want < policy.burst * CONTENDED_FRACTION) {
 			const { slowest, activeWeight } = this.#active(now);
-			const ahead = share.vtime - slowest - FAIR_QUANTUM;
+			// Virtual time advances at rate / activeWeight per second for every backlogged tenant.
+			this.#quantum = Math.max(1e-9, (policy.rate * FAIR_SLICE_MS) / 1000 / activeWeight);
+			const ahead = share.vtime - slowest - this.#quantum;
 			if (ahead > 0) {
 				counters.denials += 1;
 				this.#deps.save(state);
-				// The others advance the slowest time at about rate / activeWeight per second.
 				const retryAfterMs = Math.ceil((ahead * activeWeight * 1000) / policy.rate);
-				return { granted: 0, retryAfterMs: Math.min(1_000, Math.max(10, retryAfterMs)), policy };
+				return { granted: 0, retryAfterMs: Math.min(1_000, Math.max(5, retryAfterMs)), policy };
 			}
+			want = Math.max(min, Math.min(want, Math.ceil(this.#quantum * share.weight)));
 		}
-		const result = takeUpTo(state.bucket, policy, now, Math.max(1, request.min), request.want);
+		const result = takeUpTo(state.bucket, policy, now, min, want);
 		state.bucket = result.state;
 		if (result.taken === 0) counters.denials += 1;
 		counters.granted += result.taken;
@@ -141,7 +152,7 @@ export class PoolLedger {
 			this.#shares.set(request.key, share);
 		}
 		share.weight = request.weight > 0 ? request.weight : 1;
-		share.vtime = Math.max(share.vtime, this.#serviceTime - FAIR_QUANTUM);
+		share.vtime = Math.max(share.vtime, this.#serviceTime - this.#quantum);
 		share.lastSeen = now;
 		return share;
 	}
@@ -153,7 +164,7 @@ export class PoolLedger {
 		for (const share of this.#shares.values()) {
 			if (now - share.lastSeen > ACTIVE_MS) continue;
 			activeWeight += share.weight;
-			slowest = Math.min(slowest, Math.max(share.vtime, this.#serviceTime - FAIR_QUANTUM));
+			slowest = Math.min(slowest, Math.max(share.vtime, this.#serviceTime - this.#quantum));
 		}
 		return { slowest, activeWeight };
 	}

@@ -94,6 +94,8 @@ const ZERO_COUNTERS: TenantCounters = { admitted: 0, denied: 0, leases: 0, lease
 export class TenantLedger {
 	#state: TenantLedgerState | undefined;
 	#poolRefill: Promise<PoolLeaseReply> | null = null;
+	/** The pool's last refusal, remembered until its retry time so that a refused tenant does not hammer it. */
+	#poolRefusal: { until: number; reply: PoolLeaseReply } | null = null;
 	readonly #deps: TenantLedgerDeps;
 
 	constructor(state: TenantLedgerState | undefined, deps: TenantLedgerDeps) {
@@ -122,7 +124,12 @@ export class TenantLedger {
 			if (poolWhole >= want || (poolReply && poolWhole >= request.min)) {
 				return this.#grant(state, request, Math.min(want, poolWhole), now);
 			}
-			if (poolReply) return { ...this.#deny(state, "surge_pool", poolReply.retryAfterMs), pool: poolReply.policy };
+			const refusal = this.#poolRefusal;
+			if (!poolReply && refusal && refusal.until > now) poolReply = refusal.reply;
+			if (poolReply) {
+				const retryAfterMs = refusal && refusal.until > now ? refusal.until - now : poolReply.retryAfterMs;
+				return { ...this.#deny(state, "surge_pool", retryAfterMs), pool: poolReply.policy };
+			}
 			poolReply = await this.#refillPool(state, want - poolWhole, request.min - poolWhole, now);
 		}
 	}
@@ -258,6 +265,7 @@ export class TenantLedger {
 				.pool(request)
 				.then((reply) => {
 					state.poolTokens += reply.granted;
+					this.#poolRefusal = reply.granted > 0 ? null : { until: this.#deps.now() + reply.retryAfterMs, reply };
 					this.#deps.save(state);
 					return reply;
 				})
