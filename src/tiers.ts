@@ -63,8 +63,18 @@ export function tierByName(name: string, tiers: Readonly<Record<string, Tier>> =
  */
 export function policyForTier(name: string, version = 0): TenantPolicy | undefined {
 	const tier = tierByName(name);
-	return tier ? { tier: name, ...tier, version } : undefined;
+	if (!tier) return undefined;
+	// Shared objects: many tenants on one tier cost one policy, not one each.
+	const key = `${name}@${version}`;
+	let policy = interned.get(key);
+	if (!policy) {
+		policy = Object.freeze({ tier: name, ...tier, version });
+		if (interned.size < 1_024) interned.set(key, policy);
+	}
+	return policy;
 }
+
+const interned = new Map<string, TenantPolicy>();
 
 /** Tenant configuration as stored in KV under `tenant:<id>`. */
 export interface TenantConfig {

@@ -12,12 +12,19 @@ export interface KvReader {
 }
 
 interface Cached {
+	/** The tenant's policy from KV, or null for "no entry: the default tier". */
 	policy: TenantPolicy | null;
-	/** The raw value the policy came from, so a repeated bad value is logged once. */
-	raw: string | null;
 	expiresAt: number;
+	/** The malformed value last read, so that it is logged once; null when the last read was fine. */
+	bad: string | null;
 	loading: Promise<TenantPolicy | null> | null;
 }
+
+/** Expired entries dropped per lookup, oldest first. */
+const SWEEP_STEPS = 4;
+
+/** At most once a second a lookup drops up to this many at once. */
+const BULK_SWEEP_STEPS = 1_024;
 
 /** KV key of a tenant's configuration. */
 export function tenantKey(tenant: string): string {
@@ -26,13 +33,20 @@ export function tenantKey(tenant: string): string {
 
 /** Isolate cache of tenant configuration. */
 export class TenantConfigCache {
+	/** Map order is oldest refresh first. */
 	readonly #cache = new Map<string, Cached>();
 	readonly #now: () => number;
 	readonly #maxEntries: number;
+	#lastBulkSweep = 0;
 
 	constructor(options: { now?: () => number; maxEntries?: number } = {}) {
 		this.#now = options.now ?? (() => Date.now());
 		this.#maxEntries = options.maxEntries ?? 10_000;
+	}
+
+	/** Number of tenants cached. */
+	get size(): number {
+		return this.#cache.size;
 	}
 
 	/**
@@ -42,10 +56,11 @@ export class TenantConfigCache {
 	async policyFor(kv: KvReader, tenant: string, defaultTier: string, ttlMs: number): Promise<TenantPolicy> {
 		const fallback = policyForTier(defaultTier) as TenantPolicy;
 		const now = this.#now();
+		this.#sweep(now);
 		let entry = this.#cache.get(tenant);
 		if (!entry) {
 			if (this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value as string);
-			entry = { policy: null, raw: null, expiresAt: 0, loading: null };
+			entry = { policy: null, expiresAt: 0, bad: null, loading: null };
 			this.#cache.set(tenant, entry);
 		}
 		if (entry.expiresAt > now) return entry.policy ?? fallback;
@@ -67,20 +82,38 @@ export class TenantConfigCache {
 			return entry.policy;
 		}
 		entry.expiresAt = this.#now() + ttlMs;
+		// Refreshed: move to the back so the front holds the oldest.
+		this.#cache.delete(tenant);
+		this.#cache.set(tenant, entry);
 		if (raw === null) {
 			entry.policy = null;
-			entry.raw = null;
+			entry.bad = null;
 			return null;
 		}
-		if (raw === entry.raw) return entry.policy;
 		const parsed = parseTenantConfig(raw);
 		if (parsed instanceof Error) {
-			console.warn(`config: ignoring malformed ${tenantKey(tenant)}: ${parsed.message}`);
-			entry.raw = raw;
+			if (raw !== entry.bad) console.warn(`config: ignoring malformed ${tenantKey(tenant)}: ${parsed.message}`);
+			entry.bad = raw;
 			return entry.policy;
 		}
-		entry.raw = raw;
+		entry.bad = null;
 		entry.policy = policyForTier(parsed.tier, parsed.version) ?? null;
 		return entry.policy;
+	}
+
+	/**
+	 * Forgets expired entries, oldest first: the next request reads KV again.
+	 * One whose last read was malformed is kept, as it holds the last good value.
+	 */
+	#sweep(now: number): void {
+		let steps = SWEEP_STEPS;
+		if (now - this.#lastBulkSweep >= 1_000) {
+			this.#lastBulkSweep = now;
+			steps = BULK_SWEEP_STEPS;
+		}
+		for (const [tenant, entry] of this.#cache) {
+			if (steps-- <= 0 || entry.expiresAt > now || entry.loading) return;
+			if (entry.bad === null) this.#cache.delete(tenant);
+		}
 	}
 }

@@ -59,11 +59,36 @@ interface Entry {
 	/** Statistics not yet reported to the bucket. */
 	admitted: number;
 	denied: number;
+	lastUsed: number;
 }
+
+/**
+ * What is left of a tenant that went idle: unspent tokens to hand back and
+ * statistics to report on its next call. Small, because an isolate may have
+ * seen a great many tenants.
+ */
+interface Idle {
+	tokens: number;
+	admitted: number;
+	denied: number;
+}
+
+/** An entry is compacted once idle this long (its lease is over by then). */
+export const IDLE_COMPACT_MS = 5_000;
+
+/** Idle entries compacted per request, least recently used first. */
+const SWEEP_STEPS = 2;
+
+/** At most once a second a request compacts up to this many at once. */
+const BULK_SWEEP_STEPS = 1_024;
 
 /** The isolate's view of every tenant it serves. */
 export class LocalLimiter {
+	/** Tenants in use; Map order is least recently used first. */
 	readonly #entries = new Map<string, Entry>();
+	/** Tenants gone idle, compacted; least recently used first. */
+	readonly #idle = new Map<string, Idle>();
+	#lastBulkSweep = 0;
 	readonly #grantor: Grantor;
 	readonly #now: () => number;
 	readonly #isolateId: string;
@@ -76,9 +101,9 @@ export class LocalLimiter {
 		this.#maxEntries = options.maxEntries ?? 10_000;
 	}
 
-	/** Number of tenants currently remembered. */
+	/** Number of tenants currently remembered, in use or idle. */
 	get size(): number {
-		return this.#entries.size;
+		return this.#entries.size + this.#idle.size;
 	}
 
 	/**
@@ -123,16 +148,19 @@ export class LocalLimiter {
 	}
 
 	#entry(key: string, policy: TenantPolicy): Entry {
+		const now = this.#now();
+		this.#sweep(now);
 		let entry = this.#entries.get(key);
 		if (entry) {
-			// Re-insert so that Map order is least recently used first.
 			this.#entries.delete(key);
 			if (policy.version > entry.policy.version) entry.policy = policy;
 		} else {
-			const now = this.#now();
+			const slot = this.#idle.get(key);
+			if (slot) this.#idle.delete(key);
+			else this.#evictFor(1);
 			entry = {
 				policy,
-				tokens: 0,
+				tokens: slot?.tokens ?? 0,
 				leaseExpiresAt: 0,
 				remoteRemaining: policy.burst,
 				denyUntil: 0,
@@ -142,23 +170,49 @@ export class LocalLimiter {
 				demand: newMeter(now),
 				waiting: 0,
 				refill: null,
-				admitted: 0,
-				denied: 0,
+				admitted: slot?.admitted ?? 0,
+				denied: slot?.denied ?? 0,
+				lastUsed: now,
 			};
-			this.#evictFor(1);
 		}
+		entry.lastUsed = now;
 		this.#entries.set(key, entry);
 		return entry;
 	}
 
+	/**
+	 * Drops the least recently used tenants beyond `maxEntries`, idle ones
+	 * first (their unspent tokens expire unused, which never over-admits).
+	 */
 	#evictFor(incoming: number): void {
-		let excess = this.#entries.size + incoming - this.#maxEntries;
+		let excess = this.size + incoming - this.#maxEntries;
+		for (const key of this.#idle.keys()) {
+			if (excess <= 0) return;
+			this.#idle.delete(key);
+			excess -= 1;
+		}
 		for (const [key, entry] of this.#entries) {
-			if (excess <= 0) break;
+			if (excess <= 0) return;
 			// An entry with a refill in flight has waiters holding it; it goes next time.
 			if (entry.refill) continue;
 			this.#entries.delete(key);
 			excess -= 1;
+		}
+	}
+
+	/** Compacts the least recently used entries that have been idle for a while. */
+	#sweep(now: number): void {
+		let steps = SWEEP_STEPS;
+		if (now - this.#lastBulkSweep >= 1_000) {
+			this.#lastBulkSweep = now;
+			steps = BULK_SWEEP_STEPS;
+		}
+		for (const [key, entry] of this.#entries) {
+			if (steps-- <= 0 || entry.refill || now - entry.lastUsed < IDLE_COMPACT_MS || entry.denyUntil > now) return;
+			this.#entries.delete(key);
+			if (entry.tokens > 0 || entry.admitted > 0 || entry.denied > 0) {
+				this.#idle.set(key, { tokens: entry.tokens, admitted: entry.admitted, denied: entry.denied });
+			}
 		}
 	}
 
