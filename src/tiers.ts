@@ -80,6 +80,10 @@ const interned = new Map<string, TenantPolicy>();
 export interface TenantConfig {
 	/** Tier name; unknown names are rejected when parsing. */
 	tier: string;
+	/** Overrides the tier's rate for this tenant (tokens per second, 1..1,000,000). */
+	rate?: number;
+	/** Overrides the tier's burst for this tenant (1..1,000,000). */
+	burst?: number;
 	/** Version of this entry (milliseconds since the epoch of the last change). @default 0 */
 	version: number;
 }
@@ -97,10 +101,34 @@ export function parseTenantConfig(raw: string): TenantConfig | Error {
 		return new Error("not JSON");
 	}
 	if (typeof value !== "object" || value === null || Array.isArray(value)) return new Error("not an object");
-	const { tier, version = 0 } = value as Record<string, unknown>;
+	const { tier, version = 0, rate, burst } = value as Record<string, unknown>;
 	if (typeof tier !== "string" || !tierByName(tier)) return new Error(`unknown tier ${JSON.stringify(tier)}`);
 	if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
 		return new Error("version must be a non-negative integer");
 	}
-	return { tier, version };
+	const config: TenantConfig = { tier, version };
+	for (const [name, field] of [
+		["rate", rate],
+		["burst", burst],
+	] as const) {
+		if (field === undefined) continue;
+		if (typeof field !== "number" || !Number.isInteger(field) || field < 1 || field > MAX_LIMIT) {
+			return new Error(`${name} must be an integer from 1 to ${MAX_LIMIT}`);
+		}
+		config[name] = field;
+	}
+	return config;
+}
+
+/** Largest rate or burst a tenant may be given. */
+export const MAX_LIMIT = 1_000_000;
+
+/**
+ * The policy a tenant's configuration describes: its tier, with any overrides.
+ * @example policyForConfig({ tier: "growth", rate: 500, version: 3 }) // { tier: "growth", rate: 500, burst: 1440, weight: 1.2, version: 3 }
+ */
+export function policyForConfig(config: TenantConfig): TenantPolicy | undefined {
+	const base = policyForTier(config.tier, config.version);
+	if (!base || (config.rate === undefined && config.burst === undefined)) return base;
+	return { ...base, rate: config.rate ?? base.rate, burst: config.burst ?? base.burst };
 }

@@ -4,7 +4,7 @@
  * A malformed value is logged once and ignored: the last good value, or the
  * default tier, stays in force. No `cloudflare:` imports; KV is injected.
  */
-import { parseTenantConfig, policyForTier, type TenantPolicy } from "../tiers";
+import { parseTenantConfig, policyForConfig, policyForTier, type TenantPolicy } from "../tiers";
 
 /** The part of a KV namespace this module uses. */
 export interface KvReader {
@@ -97,7 +97,7 @@ export class TenantConfigCache {
 			return entry.policy;
 		}
 		entry.bad = null;
-		entry.policy = policyForTier(parsed.tier, parsed.version) ?? null;
+		entry.policy = policyForConfig(parsed) ?? null;
 		return entry.policy;
 	}
 
