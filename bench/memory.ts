@@ -10,12 +10,11 @@ import { LEASE_TTL_MS } from "../src/limiter/lease";
 import { LocalLimiter } from "../src/limiter/local";
 import { policyForTier, type TenantPolicy } from "../src/tiers";
 
-const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) throw new Error("run with node --expose-gc");
-
 function heap(): number {
-	gc?.();
-	gc?.();
+	const gc = (globalThis as { gc?: () => void }).gc;
+	if (!gc) throw new Error("run with node --expose-gc");
+	gc();
+	gc();
 	return process.memoryUsage().heapUsed;
 }
 

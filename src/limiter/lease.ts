@@ -76,6 +76,15 @@ export const LEASE_TTL_MS = 1_000;
 /** A lease covers about this much of the isolate's recent traffic. */
 export const LEASE_HORIZON_MS = 100;
 
+/**
+ * A busy isolate asks for at least this many tokens, so that one Durable
+ * Object call serves at least this many requests…
+ */
+export const LEASE_MIN_BATCH = 64;
+
+/** …as long as its traffic spends them within this long (quiet tenants still get tiny leases). */
+export const LEASE_BATCH_HORIZON_MS = 500;
+
 /** No single lease exceeds this fraction of the tenant's burst, so several isolates can share one tenant. */
 export const LEASE_MAX_BURST_FRACTION = 0.1;
 
@@ -86,12 +95,16 @@ export const POOL_HORIZON_MS = 500;
 export const DENY_CACHE_MS = 100;
 
 /**
- * How many tokens to ask for: the demand expected over the lease horizon,
- * plus what is already waiting, bounded by a fraction of the burst.
- * @example leaseSize(300, 1200, 1, 0) // 30: 100 ms of 300/s
+ * How many tokens to ask for: about 100 ms of the isolate's recent demand, or a
+ * batch of 64 if its traffic would spend that within 500 ms, plus what is
+ * already waiting; never more than a tenth of the burst, never less than `min`.
+ * @example leaseSize(300, 1200, 1, 0) // 64: 300/s spends 64 in about 200 ms
+ * @example leaseSize(10, 1200, 1, 0) // 5: a quiet tenant strands no more than a few
  */
 export function leaseSize(ratePerS: number, burst: number, min: number, waiting: number): number {
 	const cap = Math.max(1, Math.floor(burst * LEASE_MAX_BURST_FRACTION));
-	const expected = Math.ceil((ratePerS * LEASE_HORIZON_MS) / 1000);
+	const horizon = (ratePerS * LEASE_HORIZON_MS) / 1000;
+	const batch = Math.min(LEASE_MIN_BATCH, (ratePerS * LEASE_BATCH_HORIZON_MS) / 1000);
+	const expected = Math.ceil(Math.max(horizon, batch));
 	return Math.max(min, Math.min(cap, Math.max(1, expected, waiting)));
 }

@@ -14,7 +14,10 @@ function admitted(decisions: Decision[]): number {
 describe("leaseSize", () => {
 	it.each([
 		{ rate: 0, burst: 1200, min: 1, waiting: 0, size: 1 },
-		{ rate: 300, burst: 1200, min: 1, waiting: 0, size: 30 },
+		{ rate: 10, burst: 1200, min: 1, waiting: 0, size: 5 },
+		{ rate: 300, burst: 1200, min: 1, waiting: 0, size: 64 },
+		{ rate: 1000, burst: 1200, min: 1, waiting: 0, size: 100 },
+		{ rate: 5000, burst: 20_000, min: 1, waiting: 0, size: 500 },
 		{ rate: 100_000, burst: 1200, min: 1, waiting: 0, size: 120 },
 		{ rate: 0, burst: 1200, min: 1, waiting: 500, size: 120 },
 		{ rate: 0, burst: 1200, min: 200, waiting: 0, size: 200 },

@@ -1,0 +1,330 @@
+/**
+ * `npm run bench`: throughput, latency and Durable Object calls of
+ * (a) a pass-through Worker, (b) this limiter, (c) a naive limiter that calls a
+ * Durable Object per request and (d) hono-rate-limiter's DurableObjectStore,
+ * each in workerd started directly (no wrangler dev proxy, no Miniflare), in
+ * front of an origin Worker. Several Worker services bound to the same Durable
+ * Object namespaces stand for several isolates; autocannon loads each on its
+ * own port. Prints a table and writes bench/results.json, together with the
+ * simulation's accuracy and the isolate memory figures.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, request as httpRequest } from "node:http";
+import { cpus } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { build } from "esbuild";
+import workerd from "workerd";
+import { simulate } from "../sim/run";
+import { measureMemory } from "./memory";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..");
+const buildDir = join(here, ".build");
+
+/** Knobs, overridable from the environment for quicker or longer runs. */
+const ISOLATES = Number(process.env.BENCH_ISOLATES ?? 4);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 3);
+const LATENCY_REQUESTS = Number(process.env.BENCH_LATENCY_REQUESTS ?? 3_000);
+const TENANTS = ["bench-0", "bench-1", "bench-2", "bench-3"];
+const ORIGIN_PORT = 9300;
+const STATS_PORT = 9399;
+const FIRST_PORT = 9301;
+const COMPATIBILITY_DATE = "2026-10-01";
+
+type VariantName = "pass-through" | "limiter" | "naive-do" | "hono-do-store";
+
+interface Variant {
+	name: VariantName;
+	entry: string;
+	/** Durable Object namespaces: binding name → class. */
+	objects: Record<string, string>;
+	/** Whether the worker reads tenant configuration from KV. */
+	kv?: boolean;
+}
+
+interface Run {
+	name: VariantName;
+	rps: number;
+	p50_ms: number;
+	p99_ms: number;
+	c1_p50_ms: number;
+	c1_p99_ms: number;
+	admitted: number;
+	non_2xx: number;
+	tenant_calls_per_admitted: number | null;
+	pool_calls_per_admitted: number | null;
+}
+
+async function bundle(entry: string, name: string): Promise<string> {
+	const outfile = join(buildDir, `${name}.js`);
+	await build({
+		entryPoints: [join(root, entry)],
+		outfile,
+		bundle: true,
+		format: "esm",
+		platform: "neutral",
+		target: "es2022",
+		conditions: ["workerd", "worker", "browser"],
+		mainFields: ["module", "main"],
+		external: ["cloudflare:*", "node:*"],
+		logLevel: "error",
+	});
+	return outfile;
+}
+
+const VARIANTS: Variant[] = [
+	{ name: "pass-through", entry: "bench/workers/pass-through.ts", objects: {} },
+	{
+		name: "limiter",
+		entry: "src/worker.ts",
+		objects: { TENANT_BUCKET: "TenantBucket", BURST_POOL: "BurstPool" },
+		kv: true,
+	},
+	{ name: "naive-do", entry: "bench/workers/naive.ts", objects: { NAIVE: "NaiveBucket" } },
+	{ name: "hono-do-store", entry: "bench/workers/hono-store.ts", objects: { HRL: "CountingRateLimiter" } },
+];
+
+/** A workerd config: origin, KV, the objects' service, N edge services, and the stats reader. */
+function capnp(variant: Variant, script: string): string {
+	// Paths in a workerd config are relative to the config file.
+	const embed = (file: string) => `embed ${JSON.stringify(relative(buildDir, file))}`;
+	const text = (name: string, value: string) => `(name = ${JSON.stringify(name)}, text = ${JSON.stringify(value)})`;
+	const vars = [text("ORIGIN_URL", `http://127.0.0.1:${ORIGIN_PORT}`), text("TENANT_SOURCE", "header:x-tenant-id")];
+	if (variant.kv) vars.push(`(name = "CONFIG", kvNamespace = "kv")`);
+	const objects = (service: string | null) =>
+		Object.entries(variant.objects).map(
+			([binding, className]) =>
+				`(name = ${JSON.stringify(binding)}, durableObjectNamespace = (className = ${JSON.stringify(className)}${
+					service ? `, serviceName = ${JSON.stringify(service)}` : ""
+				}))`,
+		);
+	const worker = (bindings: string[], extra = "") =>
+		`(modules = [(name = "worker.js", esModule = ${embed(script)})], compatibilityDate = "${COMPATIBILITY_DATE}", bindings = [${bindings.join(", ")}], globalOutbound = "net"${extra})`;
+	const namespaces = Object.values(variant.objects)
+		.map(
+			(className) =>
+				`(className = ${JSON.stringify(className)}, uniqueKey = ${JSON.stringify(`bench-${className}`)}, enableSql = true)`,
+		)
+		.join(", ");
+	const services = [
+		`(name = "origin", worker = (modules = [(name = "origin.js", esModule = ${embed(join(here, "workers/origin.js"))})], compatibilityDate = "${COMPATIBILITY_DATE}"))`,
+		`(name = "kv", worker = (modules = [(name = "kv.js", esModule = ${embed(join(here, "workers/kv.js"))})], compatibilityDate = "${COMPATIBILITY_DATE}"))`,
+		`(name = "net", network = (allow = ["public", "private", "local"]))`,
+		`(name = "do-disk", disk = (path = ${JSON.stringify(storageDir(variant))}, writable = true))`,
+		`(name = "objects", worker = ${worker([...vars, ...objects(null)], `, durableObjectNamespaces = [${namespaces}], durableObjectStorage = (localDisk = "do-disk")`)})`,
+		`(name = "stats", worker = (modules = [(name = "stats.js", esModule = ${embed(join(buildDir, "stats.js"))})], compatibilityDate = "${COMPATIBILITY_DATE}", bindings = [${objects("objects").join(", ")}]))`,
+		...Array.from(
+			{ length: ISOLATES },
+			(_, i) => `(name = "edge-${i}", worker = ${worker([...vars, ...objects("objects")])})`,
+		),
+	];
+	const sockets = [
+		`(name = "origin", address = "127.0.0.1:${ORIGIN_PORT}", http = (), service = "origin")`,
+		`(name = "stats", address = "127.0.0.1:${STATS_PORT}", http = (), service = "stats")`,
+		...Array.from(
+			{ length: ISOLATES },
+			(_, i) => `(name = "edge-${i}", address = "127.0.0.1:${FIRST_PORT + i}", http = (), service = "edge-${i}")`,
+		),
+	];
+	return `using Workerd = import "/workerd/workerd.capnp";\nconst config :Workerd.Config = (\n  services = [\n    ${services.join(",\n    ")}\n  ],\n  sockets = [\n    ${sockets.join(",\n    ")}\n  ]\n);\n`;
+}
+
+/** A fresh directory for the variant's Durable Object storage. */
+function storageDir(variant: Variant): string {
+	return join(buildDir, `storage-${variant.name}`);
+}
+
+async function start(variant: Variant, script: string): Promise<ChildProcess> {
+	rmSync(storageDir(variant), { recursive: true, force: true });
+	mkdirSync(storageDir(variant), { recursive: true });
+	const config = join(buildDir, `${variant.name}.capnp`);
+	writeFileSync(config, capnp(variant, script));
+	const child = spawn(workerd.default, ["serve", "--experimental", config], { stdio: ["ignore", "ignore", "inherit"] });
+	for (let i = 0; i < 100; i++) {
+		await new Promise((resolve) => setTimeout(resolve, 100));
+		const up = await fetch(`http://127.0.0.1:${FIRST_PORT}/_limiter/health`).then(
+			() => true,
+			() => false,
+		);
+		if (up) return child;
+	}
+	child.kill();
+	throw new Error(`workerd did not start for ${variant.name}`);
+}
+
+async function countCalls(variant: Variant): Promise<{ tenant: number; pool: number | null } | null> {
+	if (Object.keys(variant.objects).length === 0) return null;
+	const response = await fetch(`http://127.0.0.1:${STATS_PORT}/?tenants=${TENANTS.join(",")}`);
+	return (await response.json()) as { tenant: number; pool: number | null };
+}
+
+interface Load {
+	rps: number;
+	p50: number;
+	p99: number;
+	ok: number;
+	other: number;
+}
+
+async function load(durationS: number, connections = CONNECTIONS): Promise<Load> {
+	const perIsolate = Math.max(1, Math.floor(connections / ISOLATES));
+	const results = await Promise.all(
+		Array.from({ length: ISOLATES }, (_, i) =>
+			autocannon({
+				url: `http://127.0.0.1:${FIRST_PORT + i}/v1/items`,
+				connections: perIsolate,
+				duration: durationS,
+				requests: TENANTS.map((tenant) => ({ method: "GET", headers: { "x-tenant-id": tenant } })),
+			}),
+		),
+	);
+	const total = results.reduce((sum, r) => sum + r.requests.total, 0);
+	const weighted = (pick: (r: autocannon.Result) => number) =>
+		results.reduce((sum, r) => sum + pick(r) * r.requests.total, 0) / Math.max(1, total);
+	return {
+		rps: results.reduce((sum, r) => sum + r.requests.total, 0) / durationS,
+		p50: weighted((r) => r.latency.p50),
+		p99: weighted((r) => r.latency.p99),
+		ok: results.reduce((sum, r) => sum + r["2xx"], 0),
+		other: results.reduce((sum, r) => sum + r.non2xx + r.errors + r.timeouts, 0),
+	};
+}
+
+/** Sequential requests on one keep-alive connection: latency with microsecond resolution. */
+async function sequentialLatency(count: number): Promise<{ p50: number; p99: number }> {
+	const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+	const samples: number[] = [];
+	for (let i = 0; i < count; i++) {
+		const started = process.hrtime.bigint();
+		await new Promise<void>((resolve, reject) => {
+			const req = httpRequest(
+				{
+					host: "127.0.0.1",
+					port: FIRST_PORT,
+					path: "/v1/items",
+					agent,
+					headers: { "x-tenant-id": TENANTS[i % TENANTS.length] },
+				},
+				(res) => {
+					res.resume();
+					res.on("end", resolve);
+				},
+			);
+			req.on("error", reject);
+			req.end();
+		});
+		samples.push(Number(process.hrtime.bigint() - started) / 1e6);
+	}
+	agent.destroy();
+	samples.sort((a, b) => a - b);
+	const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0;
+	return { p50: at(0.5), p99: at(0.99) };
+}
+
+async function measure(variant: Variant): Promise<Run> {
+	const script = await bundle(variant.entry, variant.name);
+	const child = await start(variant, script);
+	try {
+		await load(WARMUP_S);
+		await sequentialLatency(Math.floor(LATENCY_REQUESTS / 3));
+		const c1 = await sequentialLatency(LATENCY_REQUESTS);
+		const before = await countCalls(variant);
+		const result = await load(DURATION_S);
+		const after = await countCalls(variant);
+		const per = (pick: (calls: { tenant: number; pool: number | null }) => number | null) => {
+			if (!before || !after) return null;
+			const a = pick(after);
+			const b = pick(before);
+			return a === null || b === null ? null : (a - b) / Math.max(1, result.ok);
+		};
+		return {
+			name: variant.name,
+			rps: Math.round(result.rps),
+			p50_ms: result.p50,
+			p99_ms: result.p99,
+			c1_p50_ms: Number(c1.p50.toFixed(3)),
+			c1_p99_ms: Number(c1.p99.toFixed(3)),
+			admitted: result.ok,
+			non_2xx: result.other,
+			tenant_calls_per_admitted: per((c) => c.tenant),
+			pool_calls_per_admitted: per((c) => c.pool),
+		};
+	} finally {
+		child.kill();
+		await new Promise((resolve) => child.once("exit", resolve));
+	}
+}
+
+function ratio(a: number, b: number): number {
+	return Number((a / b).toFixed(3));
+}
+
+mkdirSync(buildDir, { recursive: true });
+await bundle("bench/workers/stats.ts", "stats");
+const only = process.argv.slice(2);
+const runs: Run[] = [];
+for (const variant of VARIANTS) {
+	if (only.length > 0 && !only.includes(variant.name)) continue;
+	console.error(`bench: ${variant.name} (${ISOLATES} isolates, ${CONNECTIONS} connections, ${DURATION_S} s)…`);
+	runs.push(await measure(variant));
+}
+const find = (name: VariantName) => runs.find((r) => r.name === name);
+const pass = find("pass-through");
+const limiter = find("limiter");
+const naive = find("naive-do");
+const hono = find("hono-do-store");
+console.error("bench: simulation and memory…");
+const scenarios = await simulate();
+const memory = await measureMemory(100_000, 1_000_000).catch(() => null);
+const results = {
+	machine: { cores: cpus().length, node: process.version, workerd: workerd.version, date: new Date().toISOString() },
+	config: { isolates: ISOLATES, connections: CONNECTIONS, duration_s: DURATION_S, tenants: TENANTS.length },
+	runs,
+	ratios: {
+		limiter_vs_pass: pass && limiter ? ratio(limiter.rps, pass.rps) : null,
+		limiter_vs_naive: naive && limiter ? ratio(limiter.rps, naive.rps) : null,
+		limiter_vs_hono: hono && limiter ? ratio(limiter.rps, hono.rps) : null,
+		c1_p50_added_ms: pass && limiter ? Number((limiter.c1_p50_ms - pass.c1_p50_ms).toFixed(3)) : null,
+	},
+	accuracy: {
+		scenarios: scenarios.map((s) => ({
+			name: s.name,
+			isolates: s.isolates,
+			admitted: s.admitted,
+			ideal: s.ideal,
+			over_admitted: s.over_admitted,
+			under_admission_pct: Number(s.under_admission_pct.toFixed(3)),
+			loss_bound: s.loss_bound,
+			tenant_calls_per_admitted: Number(s.tenant_calls_per_admitted.toFixed(4)),
+			pool_calls_per_admitted: Number(s.pool_calls_per_admitted.toFixed(4)),
+			max_share_error_pct: s.share_errors
+				? Number(Math.max(...s.share_errors.map((e) => e.error_pct)).toFixed(2))
+				: null,
+		})),
+	},
+	memory: memory && {
+		tenants_seen: memory.tenants,
+		bytes_per_idle_entry: Math.round(memory.bytesPerEntry),
+		total_mb_without_lru_cap: Number(memory.totalMB.toFixed(1)),
+	},
+};
+writeFileSync(join(here, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+console.table(
+	runs.map((r) => ({
+		worker: r.name,
+		"req/s": r.rps,
+		"p50 ms": r.p50_ms,
+		"p99 ms": r.p99_ms,
+		"c=1 p50 ms": r.c1_p50_ms,
+		"tenant DO calls/adm": r.tenant_calls_per_admitted?.toFixed(4) ?? "-",
+		"pool DO calls/adm": r.pool_calls_per_admitted?.toFixed(4) ?? "-",
+		"non-2xx": r.non_2xx,
+	})),
+);
+console.log("ratios:", results.ratios);
+console.log("wrote bench/results.json");

@@ -1,0 +1,9 @@
+// The benchmark's origin: answers every request with a small JSON body.
+export default {
+	async fetch(request) {
+		const url = new URL(request.url);
+		return new Response(`{"ok":true,"path":${JSON.stringify(url.pathname)}}`, {
+			headers: { "content-type": "application/json" },
+		});
+	},
+};

@@ -1,0 +1,38 @@
+/**
+ * Benchmark helper: reads the call counters that the Durable Objects keep, so
+ * that calls per admitted request are counted by the code, not estimated.
+ */
+interface Counted {
+	state?(): Promise<{ leases: number; leaseDenials: number } | { counters: { calls: number } } | null>;
+	calls?(): Promise<number>;
+}
+
+type StatsEnv = Partial<Record<"TENANT_BUCKET" | "BURST_POOL" | "NAIVE" | "HRL", DurableObjectNamespace>>;
+
+function stub(namespace: DurableObjectNamespace, name: string): Counted {
+	return namespace.get(namespace.idFromName(name)) as unknown as Counted;
+}
+
+export default {
+	async fetch(request: Request, env: StatsEnv): Promise<Response> {
+		const tenants = (new URL(request.url).searchParams.get("tenants") ?? "").split(",").filter(Boolean);
+		let tenant = 0;
+		let pool: number | null = null;
+		for (const name of tenants) {
+			if (env.TENANT_BUCKET) {
+				const state = (await stub(env.TENANT_BUCKET, `t:${name}`).state?.()) as {
+					leases: number;
+					leaseDenials: number;
+				} | null;
+				tenant += state ? state.leases + state.leaseDenials : 0;
+			}
+			if (env.NAIVE) tenant += (await stub(env.NAIVE, name).calls?.()) ?? 0;
+			if (env.HRL) tenant += (await stub(env.HRL, `hrl:${name}`).calls?.()) ?? 0;
+		}
+		if (env.BURST_POOL) {
+			const state = (await stub(env.BURST_POOL, "global").state?.()) as { counters: { calls: number } };
+			pool = state.counters.calls;
+		}
+		return Response.json({ tenant, pool });
+	},
+};
