@@ -12,6 +12,7 @@ declare module "autocannon" {
 		interface Options {
 			url: string;
 			connections?: number;
+			overallRate?: number;
 			duration?: number;
 			requests?: { method?: string; headers?: Record<string, string>; path?: string }[];
 		}

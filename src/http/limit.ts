@@ -92,7 +92,7 @@ export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
 		identity.kind === "tenant"
 			? await runtime.configs.policyFor(c.env.CONFIG, identity.tenant, settings.defaultTier, settings.configTtlMs)
 			: ANONYMOUS_POLICY;
-	const decision = await runtime.limiter.admit(identity.key, policy, cost);
+	const decision = await runtime.limiter.admit(identity.key, policy, cost, (work) => c.executionCtx.waitUntil(work));
 	const tenant = identity.kind === "tenant" ? identity.tenant : null;
 	if (!decision.allowed && !Number.isFinite(decision.retryAfterMs)) {
 		throw new ProblemError({

@@ -27,6 +27,11 @@ export interface LeaseRequest {
 	want: number;
 	/** Unspent tokens from the previous lease, handed back. */
 	returned: number;
+	/**
+	 * Tokens of the previous lease the isolate keeps spending (it asks ahead of
+	 * time); the bucket goes on counting them as leased out. @default 0
+	 */
+	held?: number;
 	/** Requests admitted by the isolate since its last call (statistics only). */
 	admitted: number;
 	/** Requests denied by the isolate since its last call (statistics only). */

@@ -60,7 +60,15 @@ interface Entry {
 	admitted: number;
 	denied: number;
 	lastUsed: number;
+	/** Size of the last grant, for deciding when to fetch the next lease ahead of time. */
+	lastGrant: number;
 }
+
+/** A new lease is fetched in the background once the current one is down to this fraction. */
+export const PREFETCH_FRACTION = 0.25;
+
+/** Keeps background work alive past the request that started it (`ExecutionContext.waitUntil`). */
+export type Defer = (work: Promise<unknown>) => void;
 
 /**
  * What is left of a tenant that went idle: unspent tokens to hand back and
@@ -108,9 +116,11 @@ export class LocalLimiter {
 
 	/**
 	 * Decides one request of `cost` tokens for the bucket `key`. Resolves without
-	 * any I/O while the tenant's lease covers it. Rejects only if the grantor does.
+	 * any I/O while the tenant's lease covers it, and fetches the next lease in
+	 * the background before this one runs out. Rejects only if the grantor does.
+	 * `defer` keeps a lease call alive should the request that started it end first.
 	 */
-	async admit(key: string, policy: TenantPolicy, cost: number): Promise<Decision> {
+	async admit(key: string, policy: TenantPolicy, cost: number, defer?: Defer): Promise<Decision> {
 		const entry = this.#entry(key, policy);
 		for (;;) {
 			const now = this.#now();
@@ -125,22 +135,24 @@ export class LocalLimiter {
 					retryAfterMs: Number.POSITIVE_INFINITY,
 				};
 			}
+			if (entry.tokens >= cost && entry.leaseExpiresAt > now) {
+				// Leased tokens were debited globally: spending them is exact even if a later lease was refused.
+				entry.tokens -= cost;
+				entry.admitted += 1;
+				entry.demand = observe(entry.demand, now, cost);
+				if (!entry.refill && entry.denyUntil <= now && entry.tokens <= entry.lastGrant * PREFETCH_FRACTION) {
+					// Errors surface on the next blocking refill; this one only saves a wait.
+					this.#start(key, entry, 1, true, defer).catch(() => {});
+				}
+				return { allowed: true, policy: entry.policy, remaining: this.#remaining(entry) };
+			}
 			if (entry.denyUntil > now) {
 				entry.denied += 1;
 				return this.#denied(entry, now);
 			}
-			if (entry.tokens >= cost && entry.leaseExpiresAt > now) {
-				entry.tokens -= cost;
-				entry.admitted += 1;
-				entry.demand = observe(entry.demand, now, cost);
-				return { allowed: true, policy: entry.policy, remaining: this.#remaining(entry) };
-			}
 			entry.waiting += cost;
 			try {
-				entry.refill ??= this.#refill(key, entry, cost).finally(() => {
-					entry.refill = null;
-				});
-				await entry.refill;
+				await (entry.refill ?? this.#start(key, entry, cost, false, defer));
 			} finally {
 				entry.waiting -= cost;
 			}
@@ -173,6 +185,7 @@ export class LocalLimiter {
 				admitted: slot?.admitted ?? 0,
 				denied: slot?.denied ?? 0,
 				lastUsed: now,
+				lastGrant: 0,
 			};
 		}
 		entry.lastUsed = now;
@@ -216,12 +229,28 @@ export class LocalLimiter {
 		}
 	}
 
-	async #refill(key: string, entry: Entry, min: number): Promise<void> {
+	/** Starts the tenant's one refill in flight. */
+	#start(key: string, entry: Entry, min: number, ahead: boolean, defer: Defer | undefined): Promise<void> {
+		const refill = this.#refill(key, entry, min, ahead).finally(() => {
+			entry.refill = null;
+		});
+		entry.refill = refill;
+		defer?.(refill.catch(() => {}));
+		return refill;
+	}
+
+	/**
+	 * Asks for a new lease. Ahead of time, the isolate keeps spending what it
+	 * holds and tells the bucket so (`held`); otherwise what is left (less than
+	 * the waiting request needs) is handed back.
+	 */
+	async #refill(key: string, entry: Entry, min: number, ahead: boolean): Promise<void> {
 		const now = this.#now();
 		const want = leaseSize(currentRate(entry.demand, now), entry.policy.burst, min, entry.waiting);
-		// What is left is handed back; the new lease replaces it.
-		const returned = entry.tokens;
-		entry.tokens = 0;
+		const live = entry.leaseExpiresAt > now;
+		const held = ahead && live ? entry.tokens : 0;
+		const returned = ahead && live ? 0 : entry.tokens;
+		if (!ahead || !live) entry.tokens = 0;
 		const { admitted, denied } = entry;
 		entry.admitted = 0;
 		entry.denied = 0;
@@ -232,6 +261,7 @@ export class LocalLimiter {
 			min,
 			want,
 			returned,
+			held,
 			admitted,
 			denied,
 		});
@@ -239,7 +269,8 @@ export class LocalLimiter {
 		if (reply.policy.version >= entry.policy.version) entry.policy = reply.policy;
 		entry.remoteRemaining = reply.remaining;
 		if (reply.granted > 0) {
-			entry.tokens = reply.granted;
+			entry.tokens += reply.granted;
+			entry.lastGrant = reply.granted;
 			entry.leaseExpiresAt = after + reply.ttlMs;
 		} else {
 			entry.reason = reply.reason ?? "tenant_rate";

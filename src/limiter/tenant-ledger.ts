@@ -196,8 +196,12 @@ export class TenantLedger {
 		// Refill up to now under the old policy, with this isolate's lease still out.
 		this.#settle(state, now);
 		if (request.policy.version >= state.policy.version) state.policy = request.policy;
-		// The isolate's previous lease is over: what it did not spend comes back.
+		// The isolate's previous lease is over: what it did not spend comes back,
+		// and what it still holds stays counted as leased out.
 		delete state.outstanding[request.isolate];
+		const held = request.held ?? 0;
+		if (held > 0)
+			state.outstanding[request.isolate] = { granted: held, expiresAt: now + LEASE_TTL_MS + LEASE_GRACE_MS };
 		if (request.returned > 0) {
 			state.bucket = credit(state.bucket, capacity(state.policy, reserved(state, now)), now, request.returned);
 			state.poolTokens += request.returned;
@@ -213,7 +217,10 @@ export class TenantLedger {
 		state.poolTokens -= granted;
 		state.grants = observe(state.grants, now, granted);
 		state.counters.leases += 1;
-		state.outstanding[request.isolate] = { granted, expiresAt: now + LEASE_TTL_MS + LEASE_GRACE_MS };
+		state.outstanding[request.isolate] = {
+			granted: granted + (request.held ?? 0),
+			expiresAt: now + LEASE_TTL_MS + LEASE_GRACE_MS,
+		};
 		this.#deps.save(state);
 		return {
 			granted,

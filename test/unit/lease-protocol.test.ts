@@ -1,11 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { Cluster } from "../../sim/cluster";
-import { LEASE_TTL_MS, leaseSize } from "../../src/limiter/lease";
-import type { Decision } from "../../src/limiter/local";
+import { Cluster, FakeClock } from "../../sim/cluster";
+import { LEASE_TTL_MS, type LeaseReply, type LeaseRequest, leaseSize } from "../../src/limiter/lease";
+import { type Decision, LocalLimiter } from "../../src/limiter/local";
 import { policyForTier, type TenantPolicy } from "../../src/tiers";
 
 const starter = policyForTier("starter") as TenantPolicy;
 const anonymous = policyForTier("anonymous") as TenantPolicy;
+
+/** Lets background lease calls (fetched ahead of time) finish. */
+async function settle(): Promise<void> {
+	for (let i = 0; i < 20; i++) await Promise.resolve();
+}
 
 function admitted(decisions: Decision[]): number {
 	return decisions.filter((d) => d.allowed).length;
@@ -84,11 +89,42 @@ describe("one isolate against the real ledgers", () => {
 	it("leases expire: tokens are not spent after the lease's TTL", async () => {
 		const cluster = new Cluster();
 		const isolate = cluster.isolate();
-		await isolate.admit("t:a", starter, 1);
+		await Promise.all(Array.from({ length: 20 }, () => isolate.admit("t:a", starter, 1)));
+		await settle();
 		const calls = cluster.calls.tenant;
 		cluster.clock.advance(LEASE_TTL_MS);
 		await isolate.admit("t:a", starter, 1);
 		expect(cluster.calls.tenant).toBe(calls + 1);
+	});
+
+	it("fetches the next lease before the current one runs out, so requests do not wait", async () => {
+		const clock = new FakeClock();
+		const calls: { request: LeaseRequest; grant: (granted: number) => void }[] = [];
+		const isolate = new LocalLimiter({
+			now: clock.now,
+			isolateId: "i",
+			grantor: (request) =>
+				new Promise<LeaseReply>((resolve) => {
+					calls.push({
+						request,
+						grant: (granted) => resolve({ granted, ttlMs: 1_000, remaining: 500, retryAfterMs: 0, policy: starter }),
+					});
+				}),
+		});
+		const first = isolate.admit("t:a", starter, 1);
+		await settle();
+		calls[0]?.grant(100);
+		expect((await first).allowed).toBe(true);
+		// Down to 25 of 100: the next lease is asked for, holding on to the 25.
+		for (let i = 0; i < 74; i++) await isolate.admit("t:a", starter, 1);
+		expect(calls).toHaveLength(2);
+		expect(calls[1]?.request).toMatchObject({ held: 25, returned: 0 });
+		// While that call is out, the 25 held tokens still admit at once.
+		const tick = () => new Promise((resolve) => setTimeout(() => resolve("waited"), 0));
+		for (let i = 0; i < 25; i++)
+			expect(await Promise.race([isolate.admit("t:a", starter, 1), tick()])).toMatchObject({ allowed: true });
+		// Only then does a request wait for the lease.
+		expect(await Promise.race([isolate.admit("t:a", starter, 1), tick()])).toBe("waited");
 	});
 });
 
