@@ -48,7 +48,6 @@ interface Variant {
 	objects: Record<string, string>;
 	/** Whether the worker reads tenant configuration from KV. */
 	kv?: boolean;
-	stage?: number;
 }
 
 interface Run {
@@ -85,14 +84,6 @@ async function bundle(entry: string, name: string): Promise<string> {
 
 const VARIANTS: Variant[] = [
 	{ name: "pass-through", entry: "bench/workers/pass-through.ts", objects: {} },
-	{ name: "hono-pass" as VariantName, entry: "bench/workers/hono-pass.ts", objects: {} },
-	...[1, 2, 3, 4].map((stage) => ({
-		name: `bisect-${stage}` as VariantName,
-		entry: "bench/workers/bisect.ts",
-		objects: { TENANT_BUCKET: "TenantBucket", BURST_POOL: "BurstPool" },
-		kv: true,
-		stage,
-	})),
 	{
 		name: "limiter",
 		entry: "src/worker.ts",
@@ -110,7 +101,6 @@ function capnp(variant: Variant, script: string): string {
 	const text = (name: string, value: string) => `(name = ${JSON.stringify(name)}, text = ${JSON.stringify(value)})`;
 	const vars = [text("ORIGIN_URL", `http://127.0.0.1:${ORIGIN_PORT}`), text("TENANT_SOURCE", "header:x-tenant-id")];
 	if (variant.kv) vars.push(`(name = "CONFIG", kvNamespace = "kv")`);
-	if (variant.stage) vars.push(text("BISECT", String(variant.stage)));
 	const objects = (service: string | null) =>
 		Object.entries(variant.objects).map(
 			([binding, className]) =>

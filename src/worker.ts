@@ -7,7 +7,6 @@ import { HTTPException } from "hono/http-exception";
 import { SettingsError } from "./config/settings";
 import { type AppEnv, limitAndForward } from "./http/limit";
 import { problemResponse } from "./http/problem";
-import { runtimeFor } from "./runtime";
 import { VERSION } from "./version";
 
 export { BurstPool } from "./objects/burst-pool";
@@ -36,11 +35,6 @@ app.onError((error, c) => {
 		},
 		{ "Retry-After": "1" },
 	);
-});
-
-app.use(async (c, next) => {
-	c.set("runtime", runtimeFor(c.env));
-	await next();
 });
 
 app.get("/_limiter/health", (c) => c.json({ status: "ok", version: VERSION }));

@@ -33,6 +33,8 @@ export function canonicalPath(pathname: string): string {
 
 /** Whether `pathname` is, or disguises, a path under the control prefix. */
 export function isControlPath(pathname: string): boolean {
+	// The common case, a plain path that does not name the prefix, needs no canonical form.
+	if (!/[%\\.]|\/\/|_limiter/i.test(pathname)) return false;
 	const canonical = canonicalPath(pathname);
 	return canonical === CONTROL_PREFIX || canonical.startsWith(`${CONTROL_PREFIX}/`);
 }

@@ -4,7 +4,7 @@
  */
 import type { Context } from "hono";
 import type { Decision } from "../limiter/local";
-import type { Runtime } from "../runtime";
+import { type Runtime, runtimeFor } from "../runtime";
 import { ANONYMOUS_TIER, policyForTier, type TenantPolicy } from "../tiers";
 import { isControlPath } from "./control";
 import { parseCost } from "./cost";
@@ -16,7 +16,6 @@ import { forward, OriginUnreachable } from "./proxy";
 /** Hono environment of the limiter app. */
 export interface AppEnv {
 	Bindings: Env;
-	Variables: { runtime: Runtime };
 }
 
 const ANONYMOUS_POLICY = policyForTier(ANONYMOUS_TIER) as TenantPolicy;
@@ -57,7 +56,7 @@ export function decisionHeaders(
 
 /** Handles every request outside the control routes. */
 export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
-	const runtime = c.var.runtime;
+	const runtime = runtimeFor(c.env);
 	const { settings } = runtime;
 	const request = c.req.raw;
 	const url = new URL(request.url);
@@ -125,7 +124,7 @@ export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
 	}
 	let response: Response;
 	try {
-		response = await forward(request, settings.origin);
+		response = await forward(request, settings.origin, url);
 	} catch (error) {
 		if (!(error instanceof OriginUnreachable)) throw error;
 		console.error(`origin unreachable: ${error.message}`);

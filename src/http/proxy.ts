@@ -42,8 +42,7 @@ export class OriginUnreachable extends Error {
  * Sends `request` to the origin and returns its response with mutable
  * headers. Redirects are passed to the client, not followed.
  */
-export async function forward(request: Request, origin: URL): Promise<Response> {
-	const url = new URL(request.url);
+export async function forward(request: Request, origin: URL, url = new URL(request.url)): Promise<Response> {
 	const headers = stripHopByHop(request.headers);
 	headers.delete("host");
 	const hasBody = request.method !== "GET" && request.method !== "HEAD" && request.body !== null;
