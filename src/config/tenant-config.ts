@@ -54,7 +54,6 @@ export class TenantConfigCache {
 	 * last good one, else `defaultTier`. Concurrent misses share one KV read.
 	 */
 	async policyFor(kv: KvReader, tenant: string, defaultTier: string, ttlMs: number): Promise<TenantPolicy> {
-		const fallback = policyForTier(defaultTier) as TenantPolicy;
 		const now = this.#now();
 		this.#sweep(now);
 		let entry = this.#cache.get(tenant);
@@ -63,12 +62,12 @@ export class TenantConfigCache {
 			entry = { policy: null, expiresAt: 0, bad: null, loading: null };
 			this.#cache.set(tenant, entry);
 		}
-		if (entry.expiresAt > now) return entry.policy ?? fallback;
+		if (entry.expiresAt > now) return entry.policy ?? (policyForTier(defaultTier) as TenantPolicy);
 		const current = entry;
 		current.loading ??= this.#load(kv, tenant, current, ttlMs).finally(() => {
 			current.loading = null;
 		});
-		return (await current.loading) ?? fallback;
+		return (await current.loading) ?? (policyForTier(defaultTier) as TenantPolicy);
 	}
 
 	async #load(kv: KvReader, tenant: string, entry: Cached, ttlMs: number): Promise<TenantPolicy | null> {

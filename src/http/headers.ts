@@ -54,6 +54,18 @@ function sfInteger(value: number): number {
 	return Math.min(999_999_999_999_999, Math.max(0, Math.floor(value)));
 }
 
+const policyFields = new WeakMap<AdvertisedPolicy, string>();
+
+/** The `RateLimit-Policy` member of one policy, built once per policy object (the hot path reuses them). */
+function policyField(policy: AdvertisedPolicy): string {
+	let field = policyFields.get(policy);
+	if (field === undefined) {
+		field = `${sfString(policy.name)};q=${sfInteger(policy.burst)};w=${windowSeconds(policy)}`;
+		policyFields.set(policy, field);
+	}
+	return field;
+}
+
 /**
  * The headers for a response about `status`, advertising `policies` (the
  * tenant's own first). `retryAfterS` adds `Retry-After` (denials only).
@@ -67,9 +79,8 @@ export function rateLimitHeaders(
 	retryAfterS?: number,
 ): Record<string, string> {
 	const headers: Record<string, string> = {
-		"RateLimit-Policy": policies
-			.map((p) => `${sfString(p.name)};q=${sfInteger(p.burst)};w=${windowSeconds(p)}`)
-			.join(", "),
+		"RateLimit-Policy":
+			policies.length === 1 ? policyField(policies[0] as AdvertisedPolicy) : policies.map(policyField).join(", "),
 		RateLimit: `${sfString(status.policy.name)};r=${sfInteger(status.remaining)};t=${sfInteger(status.resetS)}`,
 		"X-RateLimit-Limit": String(sfInteger(status.policy.burst)),
 		"X-RateLimit-Remaining": String(sfInteger(status.remaining)),

@@ -23,8 +23,16 @@ const ANONYMOUS_POLICY = policyForTier(ANONYMOUS_TIER) as TenantPolicy;
 /** Name under which the surge pool is advertised when it is what said no. */
 export const SURGE_POLICY_NAME = "surge_pool";
 
+const advertisedPolicies = new WeakMap<TenantPolicy, AdvertisedPolicy>();
+
+/** A tenant policy as advertised to clients; one object per policy, so header fields built from it are reused. */
 function advertised(policy: TenantPolicy): AdvertisedPolicy {
-	return { name: policy.tier, rate: policy.rate, burst: policy.burst };
+	let shown = advertisedPolicies.get(policy);
+	if (!shown) {
+		shown = { name: policy.tier, rate: policy.rate, burst: policy.burst };
+		advertisedPolicies.set(policy, shown);
+	}
+	return shown;
 }
 
 /** The rate-limit headers (and for a denial the problem body) of a decision. */

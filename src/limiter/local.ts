@@ -97,6 +97,8 @@ export class LocalLimiter {
 	/** Tenants gone idle, compacted; least recently used first. */
 	readonly #idle = new Map<string, Idle>();
 	#lastBulkSweep = 0;
+	/** The key inserted last, i.e. the most recently used. */
+	#lastKey: string | undefined;
 	readonly #grantor: Grantor;
 	readonly #now: () => number;
 	readonly #isolateId: string;
@@ -164,8 +166,11 @@ export class LocalLimiter {
 		this.#sweep(now);
 		let entry = this.#entries.get(key);
 		if (entry) {
-			this.#entries.delete(key);
 			if (policy.version > entry.policy.version) entry.policy = policy;
+			entry.lastUsed = now;
+			// Already the most recently used: skip the re-insert that keeps LRU order.
+			if (key === this.#lastKey) return entry;
+			this.#entries.delete(key);
 		} else {
 			const slot = this.#idle.get(key);
 			if (slot) this.#idle.delete(key);
@@ -190,6 +195,7 @@ export class LocalLimiter {
 		}
 		entry.lastUsed = now;
 		this.#entries.set(key, entry);
+		this.#lastKey = key;
 		return entry;
 	}
 
