@@ -140,13 +140,12 @@ function capnp(variant: Variant, script: string): string {
 }
 
 /**
- * A fresh directory for the variant's Durable Object storage, on tmpfs where
- * there is one: this VM's disk syncs would otherwise dominate the contenders
- * that write on every request, which is not what their cost is in production.
+ * A fresh directory for the variant's Durable Object storage, on disk: a
+ * Durable Object's write is durable before its reply leaves (output gates), and
+ * a synced local write is the closest this machine has to that cost.
  */
 function storageDir(variant: Variant): string {
-	const base = existsSync("/dev/shm") ? "/dev/shm/edge-limiter-bench" : buildDir;
-	return join(base, `storage-${variant.name}`);
+	return join(buildDir, `storage-${variant.name}`);
 }
 
 /** Pins a command to one CPU where `taskset` exists, so that load generator and workerd do not trade cores. */
