@@ -7,6 +7,7 @@ import { HTTPException } from "hono/http-exception";
 import { SettingsError } from "./config/settings";
 import { type AppEnv, limitAndForward } from "./http/limit";
 import { problemResponse } from "./http/problem";
+import { runtimeFor } from "./runtime";
 import { VERSION } from "./version";
 
 export { BurstPool } from "./objects/burst-pool";
@@ -37,7 +38,11 @@ app.onError((error, c) => {
 	);
 });
 
-app.get("/_limiter/health", (c) => c.json({ status: "ok", version: VERSION }));
+app.get("/_limiter/health", (c) => {
+	// Validates the settings too: a misconfigured limiter is not healthy.
+	runtimeFor(c.env);
+	return c.json({ status: "ok", version: VERSION });
+});
 
 app.all("*", limitAndForward);
 
