@@ -26,6 +26,8 @@ export interface TenantPolicy extends Tier {
 	 * a change back. Built-in defaults have version 0.
 	 */
 	version: number;
+	/** A suspended tenant (`enabled: false`) is refused every request. @default false */
+	suspended?: boolean;
 }
 
 /** The built-in tiers (design seed 000), plus the tier that anonymous clients get. */
@@ -84,6 +86,8 @@ export interface TenantConfig {
 	rate?: number;
 	/** Overrides the tier's burst for this tenant (1..1,000,000). */
 	burst?: number;
+	/** `false` suspends the tenant. @default true */
+	enabled?: boolean;
 	/** Version of this entry (milliseconds since the epoch of the last change). @default 0 */
 	version: number;
 }
@@ -101,12 +105,16 @@ export function parseTenantConfig(raw: string): TenantConfig | Error {
 		return new Error("not JSON");
 	}
 	if (typeof value !== "object" || value === null || Array.isArray(value)) return new Error("not an object");
-	const { tier, version = 0, rate, burst } = value as Record<string, unknown>;
+	const { tier, version = 0, rate, burst, enabled } = value as Record<string, unknown>;
 	if (typeof tier !== "string" || !tierByName(tier)) return new Error(`unknown tier ${JSON.stringify(tier)}`);
 	if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
 		return new Error("version must be a non-negative integer");
 	}
 	const config: TenantConfig = { tier, version };
+	if (enabled !== undefined) {
+		if (typeof enabled !== "boolean") return new Error("enabled must be true or false");
+		config.enabled = enabled;
+	}
 	for (const [name, field] of [
 		["rate", rate],
 		["burst", burst],
@@ -129,6 +137,8 @@ export const MAX_LIMIT = 1_000_000;
  */
 export function policyForConfig(config: TenantConfig): TenantPolicy | undefined {
 	const base = policyForTier(config.tier, config.version);
-	if (!base || (config.rate === undefined && config.burst === undefined)) return base;
-	return { ...base, rate: config.rate ?? base.rate, burst: config.burst ?? base.burst };
+	if (!base || (config.rate === undefined && config.burst === undefined && config.enabled !== false)) return base;
+	const policy: TenantPolicy = { ...base, rate: config.rate ?? base.rate, burst: config.burst ?? base.burst };
+	if (config.enabled === false) policy.suspended = true;
+	return policy;
 }

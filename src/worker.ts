@@ -4,6 +4,7 @@
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { admin } from "./admin/routes";
 import { SettingsError } from "./config/settings";
 import { type AppEnv, limitAndForward } from "./http/limit";
 import { problemResponse } from "./http/problem";
@@ -43,6 +44,8 @@ app.get("/_limiter/health", (c) => {
 	runtimeFor(c.env);
 	return c.json({ status: "ok", version: VERSION });
 });
+
+app.route("/_limiter/admin", admin);
 
 app.all("*", limitAndForward);
 

@@ -100,6 +100,11 @@ export class TenantConfigCache {
 		return entry.policy;
 	}
 
+	/** Drops a tenant's cached entry, so that the next request reads KV (after an admin change). */
+	forget(tenant: string): void {
+		this.#cache.delete(tenant);
+	}
+
 	/**
 	 * Forgets expired entries, oldest first: the next request reads KV again.
 	 * One whose last read was malformed is kept, as it holds the last good value.

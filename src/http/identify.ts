@@ -60,5 +60,10 @@ export function identify(source: TenantSource, url: URL, headers: Headers): Iden
 		return { kind: "anonymous", ip, key: `anon:${ip.slice(0, 64)}` };
 	}
 	if (!TENANT_ID.test(tenant)) return { kind: "invalid", reason: "tenant id must match ^[A-Za-z0-9_-]{1,64}$" };
-	return { kind: "tenant", tenant, key: `t:${tenant}` };
+	return { kind: "tenant", tenant, key: bucketKey(tenant) };
+}
+
+/** Name of a tenant's TenantBucket (anonymous clients use `anon:<ip>`, which no tenant id can spell). */
+export function bucketKey(tenant: string): string {
+	return `t:${tenant}`;
 }

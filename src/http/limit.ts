@@ -110,6 +110,15 @@ export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
 			tenant,
 		});
 	}
+	if (!decision.allowed && decision.reason === "suspended") {
+		throw new ProblemError({
+			code: "tenant-suspended",
+			title: "Tenant suspended",
+			status: 403,
+			detail: "This tenant's access is suspended.",
+			tenant,
+		});
+	}
 	const { headers, retryAfterS } = decisionHeaders(decision, runtime);
 	if (!decision.allowed) {
 		const limit =

@@ -11,7 +11,7 @@ import type { TenantPolicy } from "../tiers";
 import type { BucketPolicy } from "./bucket";
 
 /** Why a request was denied. */
-export type DenyReason = "tenant_rate" | "surge_pool";
+export type DenyReason = "tenant_rate" | "surge_pool" | "suspended";
 
 /** An isolate's request to a TenantBucket. */
 export interface LeaseRequest {

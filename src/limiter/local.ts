@@ -137,6 +137,10 @@ export class LocalLimiter {
 					retryAfterMs: Number.POSITIVE_INFINITY,
 				};
 			}
+			if (entry.policy.suspended) {
+				entry.denied += 1;
+				return { allowed: false, policy: entry.policy, remaining: 0, reason: "suspended", retryAfterMs: 1_000 };
+			}
 			if (entry.tokens >= cost && entry.leaseExpiresAt > now) {
 				// Leased tokens were debited globally: spending them is exact even if a later lease was refused.
 				entry.tokens -= cost;

@@ -88,6 +88,9 @@ function capacity(policy: TenantPolicy, leasedOut: number): BucketPolicy {
 	return { rate: policy.rate, burst: Math.max(0, policy.burst - leasedOut) };
 }
 
+/** How long an isolate answers a suspended tenant locally before asking again. */
+export const SUSPENDED_RETRY_MS = 1_000;
+
 const ZERO_COUNTERS: TenantCounters = { admitted: 0, denied: 0, leases: 0, leaseDenials: 0, poolCalls: 0 };
 
 /** The bucket of one tenant: exact, persistent, leasing. */
@@ -110,6 +113,7 @@ export class TenantLedger {
 	 */
 	async lease(request: LeaseRequest): Promise<LeaseReply> {
 		const state = this.#absorb(request, this.#deps.now());
+		if (state.policy.suspended) return this.#deny(state, "suspended", SUSPENDED_RETRY_MS);
 		let poolReply: PoolLeaseReply | null = null;
 		for (;;) {
 			const now = this.#deps.now();
@@ -151,6 +155,25 @@ export class TenantLedger {
 		};
 	}
 
+	/**
+	 * Applies a policy pushed by an operator (from the next lease on), unless the
+	 * bucket already holds a newer version. Returns the policy in force.
+	 */
+	configure(policy: TenantPolicy, key: string): TenantPolicy {
+		const now = this.#deps.now();
+		let state = this.#state;
+		if (!state) {
+			state = this.#fresh(key, policy, now);
+		} else if (policy.version >= state.policy.version) {
+			this.#settle(state, now);
+			state.policy = policy;
+			// A lower burst takes effect at once.
+			this.#settle(state, now);
+		}
+		this.#deps.save(state);
+		return state.policy;
+	}
+
 	/** Fills the bucket again, less what is leased out (which stays spendable). */
 	reset(): void {
 		const state = this.#state;
@@ -179,20 +202,7 @@ export class TenantLedger {
 	}
 
 	#absorb(request: LeaseRequest, now: number): TenantLedgerState {
-		let state = this.#state;
-		if (!state) {
-			state = {
-				key: request.key,
-				policy: request.policy,
-				bucket: fullBucket(request.policy, now),
-				poolTokens: 0,
-				grants: newMeter(now),
-				outstanding: {},
-				lastLeaseAt: now,
-				counters: { ...ZERO_COUNTERS },
-			};
-			this.#state = state;
-		}
+		const state = this.#state ?? this.#fresh(request.key, request.policy, now);
 		// Refill up to now under the old policy, with this isolate's lease still out.
 		this.#settle(state, now);
 		if (request.policy.version >= state.policy.version) state.policy = request.policy;
@@ -209,6 +219,21 @@ export class TenantLedger {
 		state.counters.admitted += request.admitted;
 		state.counters.denied += request.denied;
 		state.lastLeaseAt = now;
+		return state;
+	}
+
+	#fresh(key: string, policy: TenantPolicy, now: number): TenantLedgerState {
+		const state: TenantLedgerState = {
+			key,
+			policy,
+			bucket: fullBucket(policy, now),
+			poolTokens: 0,
+			grants: newMeter(now),
+			outstanding: {},
+			lastLeaseAt: now,
+			counters: { ...ZERO_COUNTERS },
+		};
+		this.#state = state;
 		return state;
 	}
 

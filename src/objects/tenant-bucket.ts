@@ -7,6 +7,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { LeaseReply, LeaseRequest } from "../limiter/lease";
 import { TenantLedger, type TenantLedgerState, type TenantSnapshot } from "../limiter/tenant-ledger";
+import type { TenantPolicy } from "../tiers";
 import { BURST_POOL_NAME } from "./burst-pool";
 
 const STATE_KEY = "ledger";
@@ -36,6 +37,11 @@ export class TenantBucket extends DurableObject<Env> {
 			await this.ctx.storage.setAlarm(Date.now() + POOL_IDLE_RELEASE_MS);
 		}
 		return reply;
+	}
+
+	/** Applies an operator's policy from the next lease on (unless a newer one is in force). */
+	configure(key: string, policy: TenantPolicy): TenantPolicy {
+		return this.#ledger.configure(policy, key);
 	}
 
 	/** The tenant's live state, or null if it never leased. */

@@ -1,0 +1,36 @@
+/**
+ * Admin request bodies, validated with valibot. Every failure names the field.
+ */
+import * as v from "valibot";
+import { BUILTIN_TIERS, MAX_LIMIT } from "../tiers";
+
+const limit = (min: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(MAX_LIMIT));
+
+/** `PUT /_limiter/admin/tenants/:id`. */
+export const TenantBody = v.strictObject({
+	tier: v.picklist(Object.keys(BUILTIN_TIERS) as [string, ...string[]]),
+	rate: v.optional(limit(1)),
+	burst: v.optional(limit(1)),
+	enabled: v.optional(v.boolean()),
+});
+
+/** `PUT /_limiter/admin/pool`. */
+export const PoolBody = v.strictObject({ rate: limit(1), burst: limit(1) });
+
+/** Largest admin body accepted, in bytes. */
+export const MAX_BODY_BYTES = 16 * 1024;
+
+/**
+ * Validates `value` or returns a message naming the first bad field.
+ * @example check(PoolBody, { rate: -1, burst: 5 }) // { ok: false, message: "rate: Invalid value: Expected >=1 but received -1" }
+ */
+export function check<T extends v.GenericSchema>(
+	schema: T,
+	value: unknown,
+): { ok: true; value: v.InferOutput<T> } | { ok: false; message: string } {
+	const result = v.safeParse(schema, value);
+	if (result.success) return { ok: true, value: result.output };
+	const issue = result.issues[0];
+	const path = issue ? v.getDotPath(issue) : null;
+	return { ok: false, message: `${path ?? "body"}: ${issue?.message ?? "invalid"}` };
+}

@@ -1,0 +1,150 @@
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import worker from "../../src/worker";
+import { useFrozenClock } from "../support/clock";
+import { fakeOrigin } from "../support/origin";
+
+const T0 = 2_100_000_000_000;
+const TOKEN = "test-admin-token";
+const adminEnv = { ...env, ADMIN_TOKEN: TOKEN } as Env;
+
+function send(path: string, init: RequestInit = {}, vars: Env = adminEnv) {
+	return worker.fetch(new Request(`https://api.example${path}`, init), vars, createExecutionContext());
+}
+
+function admin(method: string, path: string, body?: unknown, token = TOKEN) {
+	return send(`/_limiter/admin${path}`, {
+		method,
+		headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+		...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+	});
+}
+
+const tenant = (id: string) => send("/v1/items", { headers: { "x-tenant-id": id } });
+
+useFrozenClock(T0);
+fakeOrigin();
+
+describe("admin authentication", () => {
+	it("without ADMIN_TOKEN the admin API does not exist", async () => {
+		const res = await send("/_limiter/admin/pool", { headers: { authorization: "Bearer x" } }, env);
+		expect(res.status).toBe(404);
+	});
+
+	it.each([undefined, "Bearer wrong", "Basic dGVzdA==", `Bearer ${TOKEN}x`])(
+		"authorization %j → 401",
+		async (header) => {
+			const res = await send("/_limiter/admin/pool", header ? { headers: { authorization: header } } : {});
+			expect(res.status).toBe(401);
+			expect(res.headers.get("Content-Type")).toBe("application/problem+json");
+			expect(await res.text()).not.toContain(TOKEN);
+		},
+	);
+});
+
+describe("tenants", () => {
+	it("PUT stores the configuration in KV with a version and GET returns it", async () => {
+		const put = await admin("PUT", "/tenants/acme-a", { tier: "growth", rate: 500, burst: 900 });
+		expect(put.status).toBe(200);
+		const body = (await put.json()) as { config: { version: number }; policy: { rate: number } };
+		expect(body.config.version).toBeGreaterThanOrEqual(T0);
+		expect(body.policy).toMatchObject({ tier: "growth", rate: 500, burst: 900, weight: 1.2 });
+		expect(JSON.parse((await env.CONFIG.get("tenant:acme-a")) ?? "{}")).toMatchObject({ tier: "growth", rate: 500 });
+		const get = await admin("GET", "/tenants/acme-a");
+		expect(await get.json()).toMatchObject({ tenant: "acme-a", config: { tier: "growth", rate: 500, burst: 900 } });
+		const res = await tenant("acme-a");
+		expect(res.headers.get("RateLimit-Policy")).toBe('"growth";q=900;w=2');
+	});
+
+	it.each([
+		[{ tier: "gold" }, "tier"],
+		[{ tier: "starter", rate: -1 }, "rate"],
+		[{ tier: "starter", rate: 1.5 }, "rate"],
+		[{ tier: "starter", burst: 1_000_001 }, "burst"],
+		[{ tier: "starter", enabled: "no" }, "enabled"],
+		[{ tier: "starter", extra: 1 }, "extra"],
+		[{ rate: 5 }, "tier"],
+		["[1,2", "body"],
+		[{ tier: { deep: { deeper: [1] } } }, "tier"],
+	])("invalid body %j → 400 naming %s", async (bad, field) => {
+		const res = await admin("PUT", "/tenants/acme-b", bad);
+		expect(res.status).toBe(400);
+		const problem = (await res.json()) as { detail: string };
+		expect(problem.detail.startsWith(field)).toBe(true);
+	});
+
+	it("a 1 MB body is refused with 413", async () => {
+		const res = await admin("PUT", "/tenants/acme-b", JSON.stringify({ tier: "starter", pad: "x".repeat(1_000_000) }));
+		expect(res.status).toBe(413);
+	});
+
+	it.each(["bad.id", "a".repeat(65)])("tenant id %j → 400", async (id) => {
+		expect((await admin("PUT", `/tenants/${id}`, { tier: "starter" })).status).toBe(400);
+	});
+
+	it("a downgrade is in force within 1 s although the isolate holds a cached config and a lease", async () => {
+		await admin("PUT", "/tenants/acme-down", { tier: "scale" });
+		const before = await tenant("acme-down");
+		expect(before.headers.get("RateLimit-Policy")).toBe('"scale";q=2400;w=4');
+		// Another isolate (another env, another cache) downgrades the tenant.
+		await send(
+			"/_limiter/admin/tenants/acme-down",
+			{ method: "PUT", headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ tier: "starter" }) },
+			{ ...adminEnv } as Env,
+		);
+		vi.setSystemTime(T0 + 1_000);
+		const after = await tenant("acme-down");
+		expect(after.headers.get("RateLimit-Policy")).toBe('"starter";q=1200;w=4');
+	});
+
+	it("enabled: false suspends the tenant: 403 within 1 s", async () => {
+		expect((await tenant("acme-off")).status).toBe(200);
+		await send(
+			"/_limiter/admin/tenants/acme-off",
+			{
+				method: "PUT",
+				headers: { authorization: `Bearer ${TOKEN}` },
+				body: JSON.stringify({ tier: "starter", enabled: false }),
+			},
+			{ ...adminEnv } as Env,
+		);
+		vi.setSystemTime(T0 + 1_000);
+		const res = await tenant("acme-off");
+		expect(res.status).toBe(403);
+		expect(await res.json()).toMatchObject({ type: "urn:problem:edge-limiter:tenant-suspended", tenant: "acme-off" });
+	});
+
+	it("state shows the live bucket; reset fills it again", async () => {
+		for (let i = 0; i < 5; i++) await tenant("acme-state");
+		const state = await admin("GET", "/tenants/acme-state/state");
+		expect(state.status).toBe(200);
+		expect(await state.json()).toMatchObject({
+			tenant: "acme-state",
+			policy: { tier: "starter", rate: 300, burst: 1200 },
+		});
+		const reset = await admin("POST", "/tenants/acme-state/reset");
+		const after = (await reset.json()) as { tokens: number; leasedOut: number };
+		expect(after.tokens + after.leasedOut).toBe(1200);
+		expect((await admin("GET", "/tenants/never-seen/state")).status).toBe(404);
+	});
+
+	it("DELETE removes the configuration and the bucket goes back to the default tier", async () => {
+		await admin("PUT", "/tenants/acme-del", { tier: "scale" });
+		expect((await admin("DELETE", "/tenants/acme-del")).status).toBe(204);
+		expect((await admin("GET", "/tenants/acme-del")).status).toBe(404);
+		expect(await env.CONFIG.get("tenant:acme-del")).toBeNull();
+		const res = await tenant("acme-del");
+		expect(res.headers.get("RateLimit-Policy")).toBe('"starter";q=1200;w=4');
+	});
+});
+
+describe("pool", () => {
+	it("GET and PUT the surge pool's rate and burst", async () => {
+		const put = await admin("PUT", "/pool", { rate: 40_000, burst: 45_000 });
+		expect(await put.json()).toMatchObject({ rate: 40_000, burst: 45_000 });
+		expect(await (await admin("GET", "/pool")).json()).toMatchObject({ rate: 40_000, burst: 45_000 });
+		expect((await admin("PUT", "/pool", { rate: 0, burst: 5 })).status).toBe(400);
+		await admin("PUT", "/pool", { rate: 50_000, burst: 50_000 });
+	});
+});
