@@ -3,6 +3,8 @@
  * and the local limiter. One per `env` object, so a test that passes its own
  * env gets a fresh isolate's view.
  */
+
+import { ApiKeyCache } from "./config/api-keys";
 import { parseSettings, type Settings } from "./config/settings";
 import { TenantConfigCache } from "./config/tenant-config";
 import { LocalLimiter } from "./limiter/local";
@@ -11,6 +13,7 @@ import { LocalLimiter } from "./limiter/local";
 export interface Runtime {
 	settings: Settings;
 	configs: TenantConfigCache;
+	keys: ApiKeyCache;
 	limiter: LocalLimiter;
 }
 
@@ -23,6 +26,7 @@ export function runtimeFor(env: Env): Runtime {
 		runtime = {
 			settings: parseSettings(env),
 			configs: new TenantConfigCache(),
+			keys: new ApiKeyCache(),
 			limiter: new LocalLimiter({ grantor: (request) => env.TENANT_BUCKET.getByName(request.key).lease(request) }),
 		};
 		runtimes.set(env, runtime);

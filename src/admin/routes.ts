@@ -5,6 +5,7 @@
  */
 import { type Context, Hono } from "hono";
 import type * as v from "valibot";
+import { hashKey, type KeyRecord, keyIdKey, keyRecordKey, newKey } from "../config/api-keys";
 import { tenantKey } from "../config/tenant-config";
 import { bucketKey, TENANT_ID } from "../http/identify";
 import { ProblemError } from "../http/problem";
@@ -12,7 +13,7 @@ import { BURST_POOL_NAME } from "../objects/burst-pool";
 import { runtimeFor } from "../runtime";
 import { parseTenantConfig, policyForConfig, policyForTier, type TenantConfig, type TenantPolicy } from "../tiers";
 import { type AdminEnv, adminAuth } from "./auth";
-import { check, MAX_BODY_BYTES, PoolBody, TenantBody } from "./schema";
+import { check, KeyBody, MAX_BODY_BYTES, PoolBody, TenantBody } from "./schema";
 
 type AdminContext = Context<{ Bindings: AdminEnv }>;
 
@@ -151,6 +152,28 @@ admin.put("/pool", async (c) => {
 	const policy = await body(c, PoolBody);
 	const state = await c.env.BURST_POOL.getByName(BURST_POOL_NAME).configure(policy);
 	return c.json({ rate: state.policy.rate, burst: state.policy.burst, tokens: Math.floor(state.bucket.tokens) });
+});
+
+admin.post("/keys", async (c) => {
+	const { tenant } = await body(c, KeyBody);
+	const { keyId, key } = newKey();
+	const hash = await hashKey(key);
+	await c.env.CONFIG.put(keyRecordKey(hash), JSON.stringify({ tenant, keyId } satisfies KeyRecord));
+	await c.env.CONFIG.put(keyIdKey(keyId), hash);
+	// The key itself is in this response only; KV holds its hash.
+	return c.json({ keyId, key, tenant }, 201);
+});
+
+admin.delete("/keys/:keyId", async (c) => {
+	const keyId = c.req.param("keyId");
+	if (!/^[0-9a-f]{12}$/.test(keyId)) throw badRequest("keyId: not a key id");
+	const hash = await c.env.CONFIG.get(keyIdKey(keyId));
+	if (hash === null)
+		throw new ProblemError({ code: "not-found", title: "Not Found", status: 404, detail: `No key ${keyId}.` });
+	await c.env.CONFIG.delete(keyRecordKey(hash));
+	await c.env.CONFIG.delete(keyIdKey(keyId));
+	runtimeFor(c.env).keys.forget(hash);
+	return c.body(null, 204);
 });
 
 admin.all("*", () => {

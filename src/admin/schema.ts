@@ -2,6 +2,7 @@
  * Admin request bodies, validated with valibot. Every failure names the field.
  */
 import * as v from "valibot";
+import { TENANT_ID } from "../http/identify";
 import { BUILTIN_TIERS, MAX_LIMIT } from "../tiers";
 
 const limit = (min: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(MAX_LIMIT));
@@ -13,6 +14,9 @@ export const TenantBody = v.strictObject({
 	burst: v.optional(limit(1)),
 	enabled: v.optional(v.boolean()),
 });
+
+/** `POST /_limiter/admin/keys`. */
+export const KeyBody = v.strictObject({ tenant: v.pipe(v.string(), v.regex(TENANT_ID)) });
 
 /** `PUT /_limiter/admin/pool`. */
 export const PoolBody = v.strictObject({ rate: limit(1), burst: limit(1) });

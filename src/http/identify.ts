@@ -7,12 +7,16 @@ export type TenantSource =
 	/** A request header. Only safe behind a proxy that sets it (clients can send any value). */
 	| { kind: "header"; name: string }
 	/** A capture group of a regular expression over the URL path, e.g. a bot token's id. */
-	| { kind: "path"; pattern: RegExp };
+	| { kind: "path"; pattern: RegExp }
+	/** An API key (`Authorization: Bearer <key>` or `x-api-key`), looked up in KV. */
+	| { kind: "api-key" };
 
 /** The identity a request is limited under. */
 export type Identity =
 	| { kind: "tenant"; tenant: string; key: string }
 	| { kind: "anonymous"; ip: string; key: string }
+	/** An API key still to be looked up. */
+	| { kind: "api-key"; apiKey: string }
 	| { kind: "invalid"; reason: string };
 
 /** Tenant ids the limiter accepts. */
@@ -27,6 +31,7 @@ export function parseTenantSource(value: string): TenantSource {
 	const colon = value.indexOf(":");
 	const kind = colon < 0 ? value : value.slice(0, colon);
 	const arg = colon < 0 ? "" : value.slice(colon + 1);
+	if (kind === "api-key" && !arg) return { kind };
 	if (kind === "header" && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(arg)) return { kind, name: arg.toLowerCase() };
 	if (kind === "path" && arg) {
 		let pattern: RegExp;
@@ -40,7 +45,7 @@ export function parseTenantSource(value: string): TenantSource {
 		if (groups !== 1) throw new Error(`TENANT_SOURCE: the path pattern needs exactly one capture group, has ${groups}`);
 		return { kind, pattern };
 	}
-	throw new Error(`TENANT_SOURCE must be header:<name> or path:<regex>, got ${JSON.stringify(value)}`);
+	throw new Error(`TENANT_SOURCE must be header:<name>, path:<regex> or api-key, got ${JSON.stringify(value)}`);
 }
 
 /**
@@ -52,8 +57,12 @@ export function identify(source: TenantSource, url: URL, headers: Headers): Iden
 	let tenant: string | null | undefined;
 	if (source.kind === "header") {
 		tenant = headers.get(source.name);
-	} else {
+	} else if (source.kind === "path") {
 		tenant = source.pattern.exec(url.pathname)?.[1];
+	} else {
+		const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers.get("authorization") ?? "")?.[1];
+		const apiKey = bearer ?? headers.get("x-api-key")?.trim();
+		if (apiKey) return { kind: "api-key", apiKey };
 	}
 	if (tenant === null || tenant === undefined || tenant === "") {
 		const ip = headers.get("cf-connecting-ip")?.trim() || "unknown";

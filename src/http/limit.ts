@@ -9,7 +9,7 @@ import { ANONYMOUS_TIER, policyForTier, type TenantPolicy } from "../tiers";
 import { isControlPath } from "./control";
 import { parseCost } from "./cost";
 import { type AdvertisedPolicy, rateLimitHeaders, resetSeconds, retryAfterSeconds } from "./headers";
-import { identify } from "./identify";
+import { bucketKey, identify } from "./identify";
 import { ProblemError, problemResponse } from "./problem";
 import { forward, OriginUnreachable } from "./proxy";
 
@@ -71,7 +71,22 @@ export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
 	if (isControlPath(url.pathname)) {
 		throw new ProblemError({ code: "not-found", title: "Not Found", status: 404, detail: "No such limiter route." });
 	}
-	const identity = identify(settings.tenantSource, url, request.headers);
+	let identity = identify(settings.tenantSource, url, request.headers);
+	if (identity.kind === "api-key") {
+		const owner = await runtime.keys.tenantFor(c.env.CONFIG, identity.apiKey, settings.configTtlMs);
+		if (!owner) {
+			throw new ProblemError(
+				{
+					code: "invalid-api-key",
+					title: "Invalid API key",
+					status: 401,
+					detail: "The API key is unknown or revoked.",
+				},
+				{ "WWW-Authenticate": 'Bearer realm="api"' },
+			);
+		}
+		identity = { kind: "tenant", tenant: owner, key: bucketKey(owner) };
+	}
 	if (identity.kind === "invalid") {
 		throw new ProblemError({
 			code: "invalid-tenant",
@@ -141,7 +156,9 @@ export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
 	}
 	let response: Response;
 	try {
-		response = await forward(request, settings.origin, url);
+		// With API keys the tenant is authenticated: tell the origin, replacing anything the client claimed.
+		const trusted = settings.tenantSource.kind === "api-key" && tenant ? { "x-tenant-id": tenant } : undefined;
+		response = await forward(request, settings.origin, url, trusted);
 	} catch (error) {
 		if (!(error instanceof OriginUnreachable)) throw error;
 		console.error(`origin unreachable: ${error.message}`);

@@ -42,9 +42,15 @@ export class OriginUnreachable extends Error {
  * Sends `request` to the origin and returns its response with mutable
  * headers. Redirects are passed to the client, not followed.
  */
-export async function forward(request: Request, origin: URL, url = new URL(request.url)): Promise<Response> {
+export async function forward(
+	request: Request,
+	origin: URL,
+	url = new URL(request.url),
+	set?: Record<string, string>,
+): Promise<Response> {
 	const headers = stripHopByHop(request.headers);
 	headers.delete("host");
+	if (set) for (const [name, value] of Object.entries(set)) headers.set(name, value);
 	const hasBody = request.method !== "GET" && request.method !== "HEAD" && request.body !== null;
 	let response: Response;
 	try {

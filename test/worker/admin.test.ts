@@ -148,3 +148,54 @@ describe("pool", () => {
 		await admin("PUT", "/pool", { rate: 50_000, burst: 50_000 });
 	});
 });
+
+describe("API keys", () => {
+	const keyed = { ...adminEnv, TENANT_SOURCE: "api-key" } as Env;
+	const call = (headers: Record<string, string>) => send("/v1/items", { headers }, keyed);
+
+	it("a key issued for a tenant identifies it; its hash alone is stored; revoked keys get 401", async () => {
+		const issued = await admin("POST", "/keys", { tenant: "keyed-acme" });
+		expect(issued.status).toBe(201);
+		const { key, keyId } = (await issued.json()) as { key: string; keyId: string };
+		expect(key).toMatch(/^lim_[0-9a-f]{12}_[A-Za-z0-9_-]{32}$/);
+		const stored = await env.CONFIG.list({ prefix: "apikey" });
+		for (const entry of stored.keys) {
+			expect(entry.name).not.toContain(key);
+			expect((await env.CONFIG.get(entry.name)) ?? "").not.toContain(key);
+		}
+		const byBearer = await call({ authorization: `Bearer ${key}`, "x-tenant-id": "someone-else" });
+		expect(byBearer.status).toBe(200);
+		const byHeader = await call({ "x-api-key": key });
+		expect(byHeader.status).toBe(200);
+		await admin("PUT", "/tenants/keyed-acme", { tier: "scale" });
+		vi.setSystemTime(T0 + 1_000);
+		expect((await call({ "x-api-key": key })).headers.get("RateLimit-Policy")).toBe('"scale";q=2400;w=4');
+		expect((await admin("DELETE", `/keys/${keyId}`)).status).toBe(204);
+		// Other isolates trust their cached lookup for up to CONFIG_TTL_S.
+		vi.setSystemTime(T0 + 1_000 + 30_000);
+		const revoked = await call({ "x-api-key": key });
+		expect(revoked.status).toBe(401);
+		expect(await revoked.json()).toMatchObject({ type: "urn:problem:edge-limiter:invalid-api-key" });
+	});
+
+	it("an unknown key is 401 and a client's x-tenant-id means nothing", async () => {
+		expect((await call({ "x-api-key": "lim_000000000000_nope" })).status).toBe(401);
+		const anonymous = await call({ "x-tenant-id": "acme", "cf-connecting-ip": "192.0.2.1" });
+		expect(anonymous.headers.get("RateLimit-Policy")).toBe('"anonymous";q=20;w=2');
+	});
+
+	it("the origin is told the authenticated tenant, not the one the client claimed", async () => {
+		const { key } = (await (await admin("POST", "/keys", { tenant: "keyed-origin" })).json()) as { key: string };
+		const calls: string[] = [];
+		vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+			calls.push(new Request(input, init).headers.get("x-tenant-id") ?? "");
+			return new Response("ok");
+		});
+		await call({ "x-api-key": key, "x-tenant-id": "forged" });
+		expect(calls).toEqual(["keyed-origin"]);
+	});
+
+	it.each([{}, { tenant: "bad id" }, { tenant: "ok", more: 1 }])("key body %j → 400", async (bad) => {
+		expect((await admin("POST", "/keys", bad)).status).toBe(400);
+	});
+});
