@@ -39,6 +39,12 @@ export const BUILTIN_TIERS = {
 	anonymous: { rate: 10, burst: 20, weight: 0.5 },
 } as const satisfies Record<string, Tier>;
 
+/** Tiers by name: the built-in ones, plus operators' custom tiers and overrides (KV key `tiers`). */
+export type TierTable = Readonly<Record<string, Tier>>;
+
+/** Names a custom tier may have. */
+export const TIER_NAME = /^[a-z0-9_-]{1,32}$/;
+
 /** Name of a built-in tier. */
 export type BuiltinTierName = keyof typeof BUILTIN_TIERS;
 
@@ -63,11 +69,11 @@ export function tierByName(name: string, tiers: Readonly<Record<string, Tier>> =
  * The policy of a tenant on tier `name` with no per-tenant overrides.
  * @example policyForTier("starter") // { tier: "starter", rate: 300, burst: 1200, weight: 1, version: 0 }
  */
-export function policyForTier(name: string, version = 0): TenantPolicy | undefined {
-	const tier = tierByName(name);
+export function policyForTier(name: string, version = 0, tiers: TierTable = BUILTIN_TIERS): TenantPolicy | undefined {
+	const tier = tierByName(name, tiers);
 	if (!tier) return undefined;
 	// Shared objects: many tenants on one tier cost one policy, not one each.
-	const key = `${name}@${version}`;
+	const key = `${name}@${version}:${tier.rate}/${tier.burst}/${tier.weight}`;
 	let policy = interned.get(key);
 	if (!policy) {
 		policy = Object.freeze({ tier: name, ...tier, version });
@@ -97,7 +103,7 @@ export interface TenantConfig {
  * caller can log it and keep the default or last good configuration.
  * @example parseTenantConfig('{"tier":"growth"}') // { tier: "growth", version: 0 }
  */
-export function parseTenantConfig(raw: string): TenantConfig | Error {
+export function parseTenantConfig(raw: string, tiers: TierTable = BUILTIN_TIERS): TenantConfig | Error {
 	let value: unknown;
 	try {
 		value = JSON.parse(raw);
@@ -106,7 +112,7 @@ export function parseTenantConfig(raw: string): TenantConfig | Error {
 	}
 	if (typeof value !== "object" || value === null || Array.isArray(value)) return new Error("not an object");
 	const { tier, version = 0, rate, burst, enabled } = value as Record<string, unknown>;
-	if (typeof tier !== "string" || !tierByName(tier)) return new Error(`unknown tier ${JSON.stringify(tier)}`);
+	if (typeof tier !== "string" || !tierByName(tier, tiers)) return new Error(`unknown tier ${JSON.stringify(tier)}`);
 	if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
 		return new Error("version must be a non-negative integer");
 	}
@@ -135,10 +141,42 @@ export const MAX_LIMIT = 1_000_000;
  * The policy a tenant's configuration describes: its tier, with any overrides.
  * @example policyForConfig({ tier: "growth", rate: 500, version: 3 }) // { tier: "growth", rate: 500, burst: 1440, weight: 1.2, version: 3 }
  */
-export function policyForConfig(config: TenantConfig): TenantPolicy | undefined {
-	const base = policyForTier(config.tier, config.version);
+export function policyForConfig(config: TenantConfig, tiers: TierTable = BUILTIN_TIERS): TenantPolicy | undefined {
+	const base = policyForTier(config.tier, config.version, tiers);
 	if (!base || (config.rate === undefined && config.burst === undefined && config.enabled !== false)) return base;
 	const policy: TenantPolicy = { ...base, rate: config.rate ?? base.rate, burst: config.burst ?? base.burst };
 	if (config.enabled === false) policy.suspended = true;
 	return policy;
+}
+
+/** Largest tier weight. */
+export const MAX_WEIGHT = 100;
+
+/** Whether `value` is a valid tier definition. */
+export function isTier(value: unknown): value is Tier {
+	if (typeof value !== "object" || value === null) return false;
+	const { rate, burst, weight } = value as Record<string, unknown>;
+	const limit = (n: unknown) => typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= MAX_LIMIT;
+	return limit(rate) && limit(burst) && typeof weight === "number" && weight > 0 && weight <= MAX_WEIGHT;
+}
+
+/**
+ * The tier table: built-in tiers overlaid with the KV `tiers` entry
+ * (`{"gold": {"rate": 1000, "burst": 4000, "weight": 3}}`). Invalid members are
+ * skipped; an unreadable entry yields an Error (the caller keeps what it had).
+ */
+export function parseTierTable(raw: string | null): TierTable | Error {
+	if (raw === null) return BUILTIN_TIERS;
+	let value: unknown;
+	try {
+		value = JSON.parse(raw);
+	} catch {
+		return new Error("tiers: not JSON");
+	}
+	if (typeof value !== "object" || value === null || Array.isArray(value)) return new Error("tiers: not an object");
+	const table: Record<string, Tier> = { ...BUILTIN_TIERS };
+	for (const [name, tier] of Object.entries(value)) {
+		if (TIER_NAME.test(name) && isTier(tier)) table[name] = { rate: tier.rate, burst: tier.burst, weight: tier.weight };
+	}
+	return table;
 }

@@ -6,19 +6,46 @@
 import { type Context, Hono } from "hono";
 import type * as v from "valibot";
 import { hashKey, type KeyRecord, keyIdKey, keyRecordKey, newKey } from "../config/api-keys";
-import { tenantKey } from "../config/tenant-config";
+import { TIERS_KEY, tenantKey } from "../config/tenant-config";
 import { bucketKey, TENANT_ID } from "../http/identify";
 import { ProblemError } from "../http/problem";
 import { BURST_POOL_NAME } from "../objects/burst-pool";
 import { runtimeFor } from "../runtime";
-import { parseTenantConfig, policyForConfig, policyForTier, type TenantConfig, type TenantPolicy } from "../tiers";
+import {
+	BUILTIN_TIERS,
+	parseTenantConfig,
+	parseTierTable,
+	policyForConfig,
+	policyForTier,
+	type TenantConfig,
+	type TenantPolicy,
+	TIER_NAME,
+	type Tier,
+	type TierTable,
+	tierByName,
+} from "../tiers";
 import { type AdminEnv, adminAuth } from "./auth";
-import { check, KeyBody, MAX_BODY_BYTES, PoolBody, TenantBody } from "./schema";
+import { check, KeyBody, MAX_BODY_BYTES, PoolBody, TenantBody, TierBody } from "./schema";
 
 type AdminContext = Context<{ Bindings: AdminEnv }>;
 
 function badRequest(detail: string): ProblemError {
 	return new ProblemError({ code: "invalid-body", title: "Invalid request body", status: 400, detail });
+}
+
+function tierName(c: AdminContext): string {
+	const name = c.req.param("name") ?? "";
+	if (!TIER_NAME.test(name)) throw badRequest("name: tier names match ^[a-z0-9_-]{1,32}$");
+	return name;
+}
+
+/** The custom tiers and overrides as stored (without the built-in ones). */
+async function storedTiers(env: AdminEnv): Promise<Record<string, Tier>> {
+	const raw = await env.CONFIG.get(TIERS_KEY);
+	const table = parseTierTable(raw);
+	if (raw === null || table instanceof Error) return {};
+	const stored = JSON.parse(raw) as Record<string, unknown>;
+	return Object.fromEntries(Object.entries(table).filter(([name]) => Object.hasOwn(stored, name)));
 }
 
 function tenantId(c: AdminContext): string {
@@ -55,10 +82,24 @@ async function body<T extends v.GenericSchema>(c: AdminContext, schema: T): Prom
 	return result.value;
 }
 
-async function storedConfig(env: AdminEnv, id: string): Promise<TenantConfig | null> {
+/** The tier table as stored now (admin reads bypass the isolate cache). */
+async function tierTable(env: AdminEnv): Promise<TierTable> {
+	const table = parseTierTable(await env.CONFIG.get(TIERS_KEY));
+	if (table instanceof Error) {
+		throw new ProblemError({
+			code: "misconfigured",
+			title: "Stored tiers unreadable",
+			status: 500,
+			detail: table.message,
+		});
+	}
+	return table;
+}
+
+async function storedConfig(env: AdminEnv, id: string, tiers?: TierTable): Promise<TenantConfig | null> {
 	const raw = await env.CONFIG.get(tenantKey(id));
 	if (raw === null) return null;
-	const parsed = parseTenantConfig(raw);
+	const parsed = parseTenantConfig(raw, tiers ?? (await tierTable(env)));
 	return parsed instanceof Error ? null : parsed;
 }
 
@@ -79,7 +120,8 @@ admin.use(adminAuth());
 
 admin.get("/tenants/:id", async (c) => {
 	const id = tenantId(c);
-	const config = await storedConfig(c.env, id);
+	const tiers = await tierTable(c.env);
+	const config = await storedConfig(c.env, id, tiers);
 	if (!config)
 		throw new ProblemError({
 			code: "not-found",
@@ -87,15 +129,17 @@ admin.get("/tenants/:id", async (c) => {
 			status: 404,
 			detail: `Tenant ${id} has no configuration.`,
 		});
-	return c.json({ tenant: id, config, policy: policyForConfig(config) });
+	return c.json({ tenant: id, config, policy: policyForConfig(config, tiers) });
 });
 
 admin.put("/tenants/:id", async (c) => {
 	const id = tenantId(c);
 	const input = await body(c, TenantBody);
-	const config: TenantConfig = { ...input, version: nextVersion(await storedConfig(c.env, id)) };
+	const tiers = await tierTable(c.env);
+	if (!tierByName(input.tier, tiers)) throw badRequest(`tier: unknown tier ${JSON.stringify(input.tier)}`);
+	const config: TenantConfig = { ...input, version: nextVersion(await storedConfig(c.env, id, tiers)) };
 	await c.env.CONFIG.put(tenantKey(id), JSON.stringify(config));
-	const policy = await push(c.env, id, policyForConfig(config) as TenantPolicy);
+	const policy = await push(c.env, id, policyForConfig(config, tiers) as TenantPolicy);
 	runtimeFor(c.env).configs.forget(id);
 	return c.json({ tenant: id, config, policy });
 });
@@ -105,7 +149,8 @@ admin.delete("/tenants/:id", async (c) => {
 	const previous = await storedConfig(c.env, id);
 	await c.env.CONFIG.delete(tenantKey(id));
 	// The bucket goes back to the default tier, at a version newer than the deleted entry.
-	const fallback = policyForTier(runtimeFor(c.env).settings.defaultTier, nextVersion(previous)) as TenantPolicy;
+	const tiers = await tierTable(c.env);
+	const fallback = policyForTier(runtimeFor(c.env).settings.defaultTier, nextVersion(previous), tiers) as TenantPolicy;
 	await push(c.env, id, fallback);
 	runtimeFor(c.env).configs.forget(id);
 	return c.body(null, 204);
@@ -135,6 +180,41 @@ admin.post("/tenants/:id/reset", async (c) => {
 			detail: `Tenant ${id} has not been seen yet.`,
 		});
 	return c.json({ tenant: id, ...state });
+});
+
+admin.get("/tiers", async (c) => {
+	const tiers = await tierTable(c.env);
+	const custom = await storedTiers(c.env);
+	return c.json(
+		Object.fromEntries(
+			Object.entries(tiers).map(([name, tier]) => [
+				name,
+				{ ...tier, builtin: Object.hasOwn(BUILTIN_TIERS, name), overridden: Object.hasOwn(custom, name) },
+			]),
+		),
+	);
+});
+
+admin.put("/tiers/:name", async (c) => {
+	const name = tierName(c);
+	const tier = await body(c, TierBody);
+	const custom = { ...(await storedTiers(c.env)), [name]: tier };
+	await c.env.CONFIG.put(TIERS_KEY, JSON.stringify(custom));
+	runtimeFor(c.env).configs.forgetTiers();
+	return c.json({ name, ...tier, builtin: Object.hasOwn(BUILTIN_TIERS, name) });
+});
+
+admin.delete("/tiers/:name", async (c) => {
+	const name = tierName(c);
+	const custom = await storedTiers(c.env);
+	if (!Object.hasOwn(custom, name)) {
+		if (Object.hasOwn(BUILTIN_TIERS, name)) throw badRequest(`name: built-in tier ${name} cannot be deleted`);
+		throw new ProblemError({ code: "not-found", title: "Not Found", status: 404, detail: `No tier ${name}.` });
+	}
+	delete custom[name];
+	await c.env.CONFIG.put(TIERS_KEY, JSON.stringify(custom));
+	runtimeFor(c.env).configs.forgetTiers();
+	return c.body(null, 204);
 });
 
 admin.get("/pool", async (c) => {

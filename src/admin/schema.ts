@@ -3,13 +3,14 @@
  */
 import * as v from "valibot";
 import { TENANT_ID } from "../http/identify";
-import { BUILTIN_TIERS, MAX_LIMIT } from "../tiers";
+import { MAX_LIMIT, MAX_WEIGHT, TIER_NAME } from "../tiers";
 
 const limit = (min: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(MAX_LIMIT));
 
 /** `PUT /_limiter/admin/tenants/:id`. */
 export const TenantBody = v.strictObject({
-	tier: v.picklist(Object.keys(BUILTIN_TIERS) as [string, ...string[]]),
+	/** Checked against the tier table by the route. */
+	tier: v.pipe(v.string(), v.regex(TIER_NAME)),
 	rate: v.optional(limit(1)),
 	burst: v.optional(limit(1)),
 	enabled: v.optional(v.boolean()),
@@ -17,6 +18,13 @@ export const TenantBody = v.strictObject({
 
 /** `POST /_limiter/admin/keys`. */
 export const KeyBody = v.strictObject({ tenant: v.pipe(v.string(), v.regex(TENANT_ID)) });
+
+/** `PUT /_limiter/admin/tiers/:name`. */
+export const TierBody = v.strictObject({
+	rate: limit(1),
+	burst: limit(1),
+	weight: v.pipe(v.number(), v.minValue(0.01), v.maxValue(MAX_WEIGHT)),
+});
 
 /** `PUT /_limiter/admin/pool`. */
 export const PoolBody = v.strictObject({ rate: limit(1), burst: limit(1) });

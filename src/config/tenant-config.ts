@@ -4,7 +4,15 @@
  * A malformed value is logged once and ignored: the last good value, or the
  * default tier, stays in force. No `cloudflare:` imports; KV is injected.
  */
-import { parseTenantConfig, policyForConfig, policyForTier, type TenantPolicy } from "../tiers";
+import {
+	BUILTIN_TIERS,
+	parseTenantConfig,
+	parseTierTable,
+	policyForConfig,
+	policyForTier,
+	type TenantPolicy,
+	type TierTable,
+} from "../tiers";
 
 /** The part of a KV namespace this module uses. */
 export interface KvReader {
@@ -26,6 +34,9 @@ const SWEEP_STEPS = 4;
 /** At most once a second a lookup drops up to this many at once. */
 const BULK_SWEEP_STEPS = 1_024;
 
+/** KV key of the custom tiers and overrides of built-in ones. */
+export const TIERS_KEY = "tiers";
+
 /** KV key of a tenant's configuration. */
 export function tenantKey(tenant: string): string {
 	return `tenant:${tenant}`;
@@ -38,6 +49,11 @@ export class TenantConfigCache {
 	readonly #now: () => number;
 	readonly #maxEntries: number;
 	#lastBulkSweep = 0;
+	readonly #tiers: { table: TierTable; expiresAt: number; loading: Promise<TierTable> | null } = {
+		table: BUILTIN_TIERS,
+		expiresAt: 0,
+		loading: null,
+	};
 
 	constructor(options: { now?: () => number; maxEntries?: number } = {}) {
 		this.#now = options.now ?? (() => Date.now());
@@ -62,15 +78,48 @@ export class TenantConfigCache {
 			entry = { policy: null, expiresAt: 0, bad: null, loading: null };
 			this.#cache.set(tenant, entry);
 		}
-		if (entry.expiresAt > now) return entry.policy ?? (policyForTier(defaultTier) as TenantPolicy);
+		if (entry.expiresAt > now) return entry.policy ?? this.#fallback(defaultTier);
 		const current = entry;
 		current.loading ??= this.#load(kv, tenant, current, ttlMs).finally(() => {
 			current.loading = null;
 		});
-		return (await current.loading) ?? (policyForTier(defaultTier) as TenantPolicy);
+		return (await current.loading) ?? this.#fallback(defaultTier);
+	}
+
+	/**
+	 * The tier table (built-in tiers overlaid with KV's `tiers`), read at most
+	 * once per TTL; an unreadable entry keeps the table in force.
+	 */
+	tiers(kv: KvReader, ttlMs: number): Promise<TierTable> {
+		const tiers = this.#tiers;
+		if (tiers.expiresAt > this.#now()) return Promise.resolve(tiers.table);
+		tiers.loading ??= (async () => {
+			try {
+				const parsed = parseTierTable(await kv.get(TIERS_KEY));
+				if (parsed instanceof Error) console.warn(`config: ignoring malformed ${TIERS_KEY}: ${parsed.message}`);
+				else tiers.table = parsed;
+			} catch (error) {
+				console.warn(`config: reading ${TIERS_KEY} failed: ${(error as Error).message}`);
+			}
+			tiers.expiresAt = this.#now() + ttlMs;
+			return tiers.table;
+		})().finally(() => {
+			tiers.loading = null;
+		});
+		return tiers.loading;
+	}
+
+	/** Drops the cached tier table, so that the next lookup reads KV (after an admin change). */
+	forgetTiers(): void {
+		this.#tiers.expiresAt = 0;
+	}
+
+	#fallback(defaultTier: string): TenantPolicy {
+		return (policyForTier(defaultTier, 0, this.#tiers.table) ?? policyForTier(defaultTier)) as TenantPolicy;
 	}
 
 	async #load(kv: KvReader, tenant: string, entry: Cached, ttlMs: number): Promise<TenantPolicy | null> {
+		const tiers = await this.tiers(kv, ttlMs);
 		let raw: string | null;
 		try {
 			raw = await kv.get(tenantKey(tenant));
@@ -89,14 +138,14 @@ export class TenantConfigCache {
 			entry.bad = null;
 			return null;
 		}
-		const parsed = parseTenantConfig(raw);
+		const parsed = parseTenantConfig(raw, tiers);
 		if (parsed instanceof Error) {
 			if (raw !== entry.bad) console.warn(`config: ignoring malformed ${tenantKey(tenant)}: ${parsed.message}`);
 			entry.bad = raw;
 			return entry.policy;
 		}
 		entry.bad = null;
-		entry.policy = policyForConfig(parsed) ?? null;
+		entry.policy = policyForConfig(parsed, tiers) ?? null;
 		return entry.policy;
 	}
 

@@ -199,3 +199,36 @@ describe("API keys", () => {
 		expect((await admin("POST", "/keys", bad)).status).toBe(400);
 	});
 });
+
+describe("tiers", () => {
+	it("custom tiers can be defined, used by tenants, and deleted; built-ins overridden but not deleted", async () => {
+		const listed = (await (await admin("GET", "/tiers")).json()) as Record<string, { builtin: boolean }>;
+		expect(listed.starter).toMatchObject({ rate: 300, burst: 1200, weight: 1, builtin: true, overridden: false });
+		expect((await admin("PUT", "/tiers/gold", { rate: 1000, burst: 4000, weight: 3 })).status).toBe(200);
+		expect((await admin("PUT", "/tenants/acme-gold", { tier: "gold" })).status).toBe(200);
+		const res = await tenant("acme-gold");
+		expect(res.headers.get("RateLimit-Policy")).toBe('"gold";q=4000;w=4');
+		expect((await admin("PUT", "/tiers/growth", { rate: 400, burst: 1600, weight: 1.5 })).status).toBe(200);
+		expect(await (await admin("GET", "/tiers")).json()).toMatchObject({ growth: { rate: 400, overridden: true } });
+		expect((await admin("DELETE", "/tiers/growth")).status).toBe(204);
+		expect((await admin("DELETE", "/tiers/growth")).status).toBe(400);
+		expect((await admin("DELETE", "/tiers/gold")).status).toBe(204);
+		expect((await admin("DELETE", "/tiers/gold")).status).toBe(404);
+		expect((await admin("PUT", "/tenants/acme-gold2", { tier: "gold" })).status).toBe(400);
+	});
+
+	it.each([
+		[{ rate: 1, burst: 1 }, "weight"],
+		[{ rate: 0, burst: 1, weight: 1 }, "rate"],
+		[{ rate: 1, burst: 1, weight: 0 }, "weight"],
+		[{ rate: 1, burst: 1, weight: 1, x: 1 }, "x"],
+	])("invalid tier %j → 400 naming %s", async (bad, field) => {
+		const res = await admin("PUT", "/tiers/silver", bad);
+		expect(res.status).toBe(400);
+		expect(((await res.json()) as { detail: string }).detail.startsWith(field)).toBe(true);
+	});
+
+	it("tier names are checked", async () => {
+		expect((await admin("PUT", "/tiers/Bad Name", { rate: 1, burst: 1, weight: 1 })).status).toBe(400);
+	});
+});
