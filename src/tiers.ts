@@ -28,6 +28,8 @@ export interface TenantPolicy extends Tier {
 	version: number;
 	/** A suspended tenant (`enabled: false`) is refused every request. @default false */
 	suspended?: boolean;
+	/** Configured with `rate: 0`: no per-tenant limit (the surge pool still applies). @default false */
+	unlimited?: boolean;
 }
 
 /** The built-in tiers (design seed 000), plus the tier that anonymous clients get. */
@@ -88,7 +90,7 @@ const interned = new Map<string, TenantPolicy>();
 export interface TenantConfig {
 	/** Tier name; unknown names are rejected when parsing. */
 	tier: string;
-	/** Overrides the tier's rate for this tenant (tokens per second, 1..1,000,000). */
+	/** Overrides the tier's rate for this tenant (tokens per second, 1..1,000,000; 0 means unlimited). */
 	rate?: number;
 	/** Overrides the tier's burst for this tenant (1..1,000,000). */
 	burst?: number;
@@ -126,8 +128,9 @@ export function parseTenantConfig(raw: string, tiers: TierTable = BUILTIN_TIERS)
 		["burst", burst],
 	] as const) {
 		if (field === undefined) continue;
-		if (typeof field !== "number" || !Number.isInteger(field) || field < 1 || field > MAX_LIMIT) {
-			return new Error(`${name} must be an integer from 1 to ${MAX_LIMIT}`);
+		const least = name === "rate" ? 0 : 1;
+		if (typeof field !== "number" || !Number.isInteger(field) || field < least || field > MAX_LIMIT) {
+			return new Error(`${name} must be an integer from ${least} to ${MAX_LIMIT}`);
 		}
 		config[name] = field;
 	}
@@ -143,8 +146,14 @@ export const MAX_LIMIT = 1_000_000;
  */
 export function policyForConfig(config: TenantConfig, tiers: TierTable = BUILTIN_TIERS): TenantPolicy | undefined {
 	const base = policyForTier(config.tier, config.version, tiers);
-	if (!base || (config.rate === undefined && config.burst === undefined && config.enabled !== false)) return base;
+	if (!base || (config.rate === undefined && config.burst === undefined && config.enabled === undefined)) return base;
 	const policy: TenantPolicy = { ...base, rate: config.rate ?? base.rate, burst: config.burst ?? base.burst };
+	if (config.rate === 0) {
+		// Still leased, so that a later limit or suspension reaches isolates within a lease.
+		policy.rate = MAX_LIMIT;
+		policy.burst = MAX_LIMIT;
+		policy.unlimited = true;
+	}
 	if (config.enabled === false) policy.suspended = true;
 	return policy;
 }

@@ -11,7 +11,8 @@ const limit = (min: number) => v.pipe(v.number(), v.integer(), v.minValue(min), 
 export const TenantBody = v.strictObject({
 	/** Checked against the tier table by the route. */
 	tier: v.pipe(v.string(), v.regex(TIER_NAME)),
-	rate: v.optional(limit(1)),
+	/** 0 means unlimited. */
+	rate: v.optional(limit(0)),
 	burst: v.optional(limit(1)),
 	enabled: v.optional(v.boolean()),
 });

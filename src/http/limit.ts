@@ -167,6 +167,8 @@ export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
 			headers,
 		);
 	}
-	for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+	// An unlimited tenant has no quota to advertise.
+	if (!decision.policy.unlimited)
+		for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
 	return response;
 }

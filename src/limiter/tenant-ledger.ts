@@ -5,7 +5,7 @@
  * leases need no pool call. No `cloudflare:` imports: the clock, the pool and
  * persistence are injected, so the simulation runs the very same code.
  */
-import type { TenantPolicy } from "../tiers";
+import { SURGE_POOL, type TenantPolicy } from "../tiers";
 import { type BucketPolicy, type BucketState, credit, fullBucket, msUntil, refill } from "./bucket";
 import {
 	LEASE_MAX_BURST_FRACTION,
@@ -88,6 +88,9 @@ function capacity(policy: TenantPolicy, leasedOut: number): BucketPolicy {
 	return { rate: policy.rate, burst: Math.max(0, policy.burst - leasedOut) };
 }
 
+/** No tenant holds more than this fraction of the pool's burst in reserve. */
+export const POOL_MAX_FRACTION = 0.25;
+
 /** How long an isolate answers a suspended tenant locally before asking again. */
 export const SUSPENDED_RETRY_MS = 1_000;
 
@@ -97,6 +100,8 @@ const ZERO_COUNTERS: TenantCounters = { admitted: 0, denied: 0, leases: 0, lease
 export class TenantLedger {
 	#state: TenantLedgerState | undefined;
 	#poolRefill: Promise<PoolLeaseReply> | null = null;
+	/** The pool's burst as of its last reply (the default until then). */
+	#poolBurst: number = SURGE_POOL.burst;
 	/** The pool's last refusal, remembered until its retry time so that a refused tenant does not hammer it. */
 	#poolRefusal: { until: number; reply: PoolLeaseReply } | null = null;
 	readonly #deps: TenantLedgerDeps;
@@ -285,17 +290,20 @@ export class TenantLedger {
 	#refillPool(state: TenantLedgerState, need: number, min: number, now: number): Promise<PoolLeaseReply> {
 		if (!this.#poolRefill) {
 			// Hold about POOL_HORIZON_MS of this tenant's grants (at least one full isolate
-			// lease, so a quiet tenant does not call the pool per lease), never more than a burst.
+			// lease, so a quiet tenant does not call the pool per lease), never more than a
+			// burst, nor so much of the pool that one big tenant could hoard it.
 			const target = Math.max(
 				Math.ceil((currentRate(state.grants, now) * POOL_HORIZON_MS) / 1000),
 				Math.ceil(state.policy.burst * LEASE_MAX_BURST_FRACTION),
 			);
-			const want = Math.max(need, Math.min(target, state.policy.burst));
+			const poolCap = Math.max(1, Math.floor(this.#poolBurst * POOL_MAX_FRACTION));
+			const want = Math.max(need, Math.min(target, state.policy.burst, poolCap));
 			state.counters.poolCalls += 1;
 			const request = { key: state.key, weight: state.policy.weight, min: Math.max(1, min), want, returned: 0 };
 			this.#poolRefill = this.#deps
 				.pool(request)
 				.then((reply) => {
+					this.#poolBurst = reply.policy.burst;
 					state.poolTokens += reply.granted;
 					this.#poolRefusal = reply.granted > 0 ? null : { until: this.#deps.now() + reply.retryAfterMs, reply };
 					this.#deps.save(state);

@@ -30,7 +30,7 @@ describe("parseTenantConfig", () => {
 		['{"tier":"gold"}', /unknown tier/],
 		['{"tier":"toString"}', /unknown tier/],
 		['{"tier":"starter","version":-1}', /version/],
-		['{"tier":"starter","rate":0}', /rate/],
+		['{"tier":"starter","rate":-1}', /rate/],
 		['{"tier":"starter","rate":1.5}', /rate/],
 		['{"tier":"starter","burst":1000001}', /burst/],
 		['{"tier":"starter","rate":"9"}', /rate/],

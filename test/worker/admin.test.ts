@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import worker from "../../src/worker";
 import { useFrozenClock } from "../support/clock";
-import { fakeOrigin } from "../support/origin";
+import { burst, fakeOrigin } from "../support/origin";
 
 const T0 = 2_100_000_000_000;
 const TOKEN = "test-admin-token";
@@ -136,6 +136,23 @@ describe("tenants", () => {
 		expect(await env.CONFIG.get("tenant:acme-del")).toBeNull();
 		const res = await tenant("acme-del");
 		expect(res.headers.get("RateLimit-Policy")).toBe('"starter";q=1200;w=4');
+	});
+});
+
+describe("unlimited", () => {
+	it("rate: 0 lifts the tenant's limit (no rate-limit headers) and a later limit still arrives within 1 s", async () => {
+		expect((await admin("PUT", "/tenants/acme-free", { tier: "starter", rate: 0 })).status).toBe(200);
+		const statuses = await burst(1500, () => Promise.resolve(tenant("acme-free")));
+		expect(statuses.every((status) => status === 200)).toBe(true);
+		const free = await tenant("acme-free");
+		expect(free.headers.get("RateLimit")).toBeNull();
+		await send(
+			"/_limiter/admin/tenants/acme-free",
+			{ method: "PUT", headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ tier: "starter" }) },
+			{ ...adminEnv } as Env,
+		);
+		vi.setSystemTime(T0 + 1_000);
+		expect((await tenant("acme-free")).headers.get("RateLimit-Policy")).toBe('"starter";q=1200;w=4');
 	});
 });
 
