@@ -23,11 +23,16 @@ const runtimes = new WeakMap<Env, Runtime>();
 export function runtimeFor(env: Env): Runtime {
 	let runtime = runtimes.get(env);
 	if (!runtime) {
+		const settings = parseSettings(env);
 		runtime = {
-			settings: parseSettings(env),
+			settings,
 			configs: new TenantConfigCache(),
 			keys: new ApiKeyCache(),
-			limiter: new LocalLimiter({ grantor: (request) => env.TENANT_BUCKET.getByName(request.key).lease(request) }),
+			limiter: new LocalLimiter({
+				grantor: (request) => env.TENANT_BUCKET.getByName(request.key).lease(request),
+				failMode: settings.failMode,
+				timeoutMs: settings.timeoutMs,
+			}),
 		};
 		runtimes.set(env, runtime);
 	}

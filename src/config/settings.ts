@@ -5,6 +5,7 @@
 
 import { parseTenantSource, type TenantSource } from "../http/identify";
 import type { BucketPolicy } from "../limiter/bucket";
+import type { FailMode } from "../limiter/local";
 import { SURGE_POOL, tierByName } from "../tiers";
 
 /** Validated settings. */
@@ -23,6 +24,10 @@ export interface Settings {
 	pool: BucketPolicy;
 	/** `COST_HEADER`: request header declaring a request's cost. @default x-ratelimit-cost */
 	costHeader: string;
+	/** `FAIL_MODE`: what to do when a Durable Object cannot answer: open, closed or local. @default local */
+	failMode: FailMode;
+	/** `DO_TIMEOUT_MS`: how long a request waits for a Durable Object. @default 50 */
+	timeoutMs: number;
 }
 
 /** The variables settings are read from; all optional but ORIGIN_URL. */
@@ -35,7 +40,9 @@ export type SettingsEnv = Partial<
 		| "CONFIG_TTL_S"
 		| "POOL_RATE"
 		| "POOL_BURST"
-		| "COST_HEADER",
+		| "COST_HEADER"
+		| "FAIL_MODE"
+		| "DO_TIMEOUT_MS",
 		string
 	>
 >;
@@ -74,6 +81,10 @@ export function parseSettings(env: SettingsEnv): Settings {
 	const defaultTier = env.DEFAULT_TIER || "starter";
 	if (!tierByName(defaultTier)) throw new SettingsError(`DEFAULT_TIER: unknown tier ${JSON.stringify(defaultTier)}`);
 	const costHeader = (env.COST_HEADER || "x-ratelimit-cost").toLowerCase();
+	const failMode = env.FAIL_MODE || "local";
+	if (failMode !== "open" && failMode !== "closed" && failMode !== "local") {
+		throw new SettingsError("FAIL_MODE must be open, closed or local");
+	}
 	return {
 		origin,
 		tenantSource,
@@ -82,6 +93,8 @@ export function parseSettings(env: SettingsEnv): Settings {
 		configTtlMs: positiveNumber("CONFIG_TTL_S", env.CONFIG_TTL_S, 30) * 1000,
 		pool: parsePoolPolicy(env),
 		costHeader,
+		failMode,
+		timeoutMs: positiveNumber("DO_TIMEOUT_MS", env.DO_TIMEOUT_MS, 50),
 	};
 }
 

@@ -134,7 +134,22 @@ export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
 			tenant,
 		});
 	}
+	if (!decision.allowed && decision.fallback === "closed") {
+		return problemResponse(
+			{
+				code: "limiter-unavailable",
+				title: "Service Unavailable",
+				status: 503,
+				detail: "The rate limiter cannot decide right now; retry shortly.",
+				tenant,
+				reason: "fallback",
+			},
+			{ "Retry-After": String(retryAfterSeconds(decision.retryAfterMs, 1)) },
+		);
+	}
 	const { headers, retryAfterS } = decisionHeaders(decision, runtime);
+	// Marks a decision the failure policy made without the global bucket.
+	if (decision.fallback) headers["X-RateLimit-Fallback"] = decision.fallback;
 	if (!decision.allowed) {
 		const limit =
 			decision.reason === "surge_pool"

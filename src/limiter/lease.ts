@@ -36,6 +36,8 @@ export interface LeaseRequest {
 	admitted: number;
 	/** Requests denied by the isolate since its last call (statistics only). */
 	denied: number;
+	/** Decisions the isolate's failure policy made since its last call (statistics only). @default 0 */
+	fallbacks?: number;
 }
 
 /** A TenantBucket's answer. */

@@ -9,7 +9,7 @@
  * real ledger in the simulation) and the clock are injected.
  */
 import type { TenantPolicy } from "../tiers";
-import type { BucketPolicy } from "./bucket";
+import { type BucketPolicy, type BucketState, fullBucket, take } from "./bucket";
 import { DENY_CACHE_MS, type DenyReason, type LeaseReply, type LeaseRequest, leaseSize } from "./lease";
 import { currentRate, newMeter, observe, type RateMeter } from "./rate";
 
@@ -18,7 +18,13 @@ export type Grantor = (request: LeaseRequest) => Promise<LeaseReply>;
 
 /** What the limiter decided for one request. */
 export type Decision =
-	| { allowed: true; policy: TenantPolicy; remaining: number }
+	| {
+			allowed: true;
+			policy: TenantPolicy;
+			remaining: number;
+			/** Set when the failure policy, not the global bucket, admitted the request. */
+			fallback?: FailMode;
+	  }
 	| {
 			allowed: false;
 			policy: TenantPolicy;
@@ -27,6 +33,8 @@ export type Decision =
 			retryAfterMs: number;
 			/** On a `surge_pool` denial, the pool's policy. */
 			pool?: BucketPolicy;
+			/** Set when the failure policy, not the global bucket, refused the request. */
+			fallback?: FailMode;
 	  };
 
 /** Options of {@link LocalLimiter}. */
@@ -39,7 +47,22 @@ export interface LocalLimiterOptions {
 	isolateId?: string;
 	/** Most tenants remembered at once; the least recently used go first. @default 10000 */
 	maxEntries?: number;
+	/**
+	 * What to do when the tenant's bucket cannot answer (error, overload, or no
+	 * answer within `timeoutMs`): `open` admits, `closed` refuses (503), `local`
+	 * enforces the tier's rate and burst from this isolate alone. @default "local"
+	 */
+	failMode?: FailMode;
+	/** How long a request waits for a lease before the failure policy answers. @default 50 */
+	timeoutMs?: number;
+	/** After a failure the bucket is left alone this long, then one request probes it. @default 1000 */
+	breakerMs?: number;
+	/** Resolves after `ms`; injectable so that tests control time. @default setTimeout */
+	wait?: (ms: number) => Promise<void>;
 }
+
+/** The failure policy (the `FAIL_MODE` setting). */
+export type FailMode = "open" | "closed" | "local";
 
 interface Entry {
 	policy: TenantPolicy;
@@ -62,6 +85,12 @@ interface Entry {
 	lastUsed: number;
 	/** Size of the last grant, for deciding when to fetch the next lease ahead of time. */
 	lastGrant: number;
+	/** While the bucket is failing: no calls until then (circuit breaker), the failure policy answers. */
+	breakerUntil: number;
+	/** The isolate-alone bucket of `local` failure mode. */
+	fallbackBucket: BucketState | null;
+	/** Fallback decisions not yet reported to the bucket. */
+	fallbacks: number;
 }
 
 /** A new lease is fetched in the background once the current one is down to this fraction. */
@@ -103,12 +132,20 @@ export class LocalLimiter {
 	readonly #now: () => number;
 	readonly #isolateId: string;
 	readonly #maxEntries: number;
+	readonly #failMode: FailMode;
+	readonly #timeoutMs: number;
+	readonly #breakerMs: number;
+	readonly #wait: (ms: number) => Promise<void>;
 
 	constructor(options: LocalLimiterOptions) {
 		this.#grantor = options.grantor;
 		this.#now = options.now ?? (() => Date.now());
 		this.#isolateId = options.isolateId ?? crypto.randomUUID();
 		this.#maxEntries = options.maxEntries ?? 10_000;
+		this.#failMode = options.failMode ?? "local";
+		this.#timeoutMs = options.timeoutMs ?? 50;
+		this.#breakerMs = options.breakerMs ?? 1_000;
+		this.#wait = options.wait ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
 	}
 
 	/** Number of tenants currently remembered, in use or idle. */
@@ -156,13 +193,71 @@ export class LocalLimiter {
 				entry.denied += 1;
 				return this.#denied(entry, now);
 			}
+			if (entry.breakerUntil > now) return this.#fallback(entry, cost, now);
 			entry.waiting += cost;
 			try {
-				await (entry.refill ?? this.#start(key, entry, cost, false, defer));
+				const refill = entry.refill ?? this.#start(key, entry, cost, false, defer);
+				const answered = await Promise.race([
+					refill.then(
+						() => true,
+						(error: unknown) => this.#trip(entry, error),
+					),
+					this.#wait(this.#timeoutMs).then(() => false),
+				]);
+				if (!answered) {
+					if (entry.breakerUntil <= this.#now()) entry.breakerUntil = this.#now() + this.#breakerMs;
+					// A hanging call is abandoned (it may still land its tokens); the next probe makes a new one.
+					if (entry.refill === refill) entry.refill = null;
+					return this.#fallback(entry, cost, this.#now());
+				}
 			} finally {
 				entry.waiting -= cost;
 			}
 		}
+	}
+
+	/** Opens the circuit after a failed call (overloaded objects are never retried sooner). */
+	#trip(entry: Entry, error: unknown): false {
+		const overloaded = (error as { overloaded?: boolean } | null)?.overloaded === true;
+		entry.breakerUntil = this.#now() + this.#breakerMs * (overloaded ? 2 : 1);
+		return false;
+	}
+
+	/** The failure policy's answer while the tenant's bucket cannot give one. */
+	#fallback(entry: Entry, cost: number, now: number): Decision {
+		entry.fallbacks += 1;
+		const mode = this.#failMode;
+		if (mode === "open") {
+			entry.admitted += 1;
+			return { allowed: true, policy: entry.policy, remaining: 0, fallback: mode };
+		}
+		if (mode === "closed") {
+			entry.denied += 1;
+			const retryAfterMs = Math.max(1, entry.breakerUntil - now);
+			return {
+				allowed: false,
+				policy: entry.policy,
+				remaining: 0,
+				reason: "tenant_rate",
+				retryAfterMs,
+				fallback: mode,
+			};
+		}
+		const result = take(entry.fallbackBucket ?? fullBucket(entry.policy, now), entry.policy, now, cost);
+		entry.fallbackBucket = result.state;
+		if (result.taken > 0) {
+			entry.admitted += 1;
+			return { allowed: true, policy: entry.policy, remaining: Math.floor(result.remaining), fallback: mode };
+		}
+		entry.denied += 1;
+		return {
+			allowed: false,
+			policy: entry.policy,
+			remaining: 0,
+			reason: "tenant_rate",
+			retryAfterMs: result.retryAfterMs,
+			fallback: mode,
+		};
 	}
 
 	#entry(key: string, policy: TenantPolicy): Entry {
@@ -195,6 +290,9 @@ export class LocalLimiter {
 				denied: slot?.denied ?? 0,
 				lastUsed: now,
 				lastGrant: 0,
+				breakerUntil: 0,
+				fallbackBucket: null,
+				fallbacks: 0,
 			};
 		}
 		entry.lastUsed = now;
@@ -241,11 +339,12 @@ export class LocalLimiter {
 
 	/** Starts the tenant's one refill in flight. */
 	#start(key: string, entry: Entry, min: number, ahead: boolean, defer: Defer | undefined): Promise<void> {
-		const refill = this.#refill(key, entry, min, ahead).finally(() => {
-			entry.refill = null;
+		const refill: Promise<void> = this.#refill(key, entry, min, ahead).finally(() => {
+			// A call abandoned at its deadline may end after a newer one started.
+			if (entry.refill === refill) entry.refill = null;
 		});
 		entry.refill = refill;
-		defer?.(refill.catch(() => {}));
+		defer?.(refill.catch((error: unknown) => this.#trip(entry, error)));
 		return refill;
 	}
 
@@ -261,21 +360,35 @@ export class LocalLimiter {
 		const held = ahead && live ? entry.tokens : 0;
 		const returned = ahead && live ? 0 : entry.tokens;
 		if (!ahead || !live) entry.tokens = 0;
-		const { admitted, denied } = entry;
+		const { admitted, denied, fallbacks } = entry;
 		entry.admitted = 0;
 		entry.denied = 0;
-		const reply = await this.#grantor({
-			key,
-			isolate: this.#isolateId,
-			policy: entry.policy,
-			min,
-			want,
-			returned,
-			held,
-			admitted,
-			denied,
-		});
+		entry.fallbacks = 0;
+		let reply: LeaseReply;
+		try {
+			reply = await this.#grantor({
+				key,
+				isolate: this.#isolateId,
+				policy: entry.policy,
+				min,
+				want,
+				returned,
+				held,
+				admitted,
+				denied,
+				fallbacks,
+			});
+		} catch (error) {
+			// Statistics go with the next call; the returned tokens are lost (bounded), never double spent.
+			entry.admitted += admitted;
+			entry.denied += denied;
+			entry.fallbacks += fallbacks;
+			throw error;
+		}
 		const after = this.#now();
+		// The bucket answered: the circuit closes and the isolate-alone bucket is dropped.
+		entry.breakerUntil = 0;
+		entry.fallbackBucket = null;
 		if (reply.policy.version >= entry.policy.version) entry.policy = reply.policy;
 		entry.remoteRemaining = reply.remaining;
 		if (reply.granted > 0) {

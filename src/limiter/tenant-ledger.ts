@@ -45,6 +45,8 @@ export interface TenantCounters {
 	leaseDenials: number;
 	/** Calls made to the BurstPool. */
 	poolCalls: number;
+	/** Decisions isolates made by their failure policy while this bucket could not answer. */
+	fallbacks: number;
 }
 
 /** What an operator sees of a tenant's bucket. */
@@ -94,7 +96,14 @@ export const POOL_MAX_FRACTION = 0.25;
 /** How long an isolate answers a suspended tenant locally before asking again. */
 export const SUSPENDED_RETRY_MS = 1_000;
 
-const ZERO_COUNTERS: TenantCounters = { admitted: 0, denied: 0, leases: 0, leaseDenials: 0, poolCalls: 0 };
+const ZERO_COUNTERS: TenantCounters = {
+	admitted: 0,
+	denied: 0,
+	leases: 0,
+	leaseDenials: 0,
+	poolCalls: 0,
+	fallbacks: 0,
+};
 
 /** The bucket of one tenant: exact, persistent, leasing. */
 export class TenantLedger {
@@ -223,6 +232,8 @@ export class TenantLedger {
 		}
 		state.counters.admitted += request.admitted;
 		state.counters.denied += request.denied;
+		// Buckets saved before this counter existed lack it.
+		state.counters.fallbacks = (state.counters.fallbacks ?? 0) + (request.fallbacks ?? 0);
 		state.lastLeaseAt = now;
 		return state;
 	}
