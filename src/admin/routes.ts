@@ -33,6 +33,16 @@ function badRequest(detail: string): ProblemError {
 	return new ProblemError({ code: "invalid-body", title: "Invalid request body", status: 400, detail });
 }
 
+/** The answer for a tenant whose bucket does not exist yet. */
+function notSeen(id: string): ProblemError {
+	return new ProblemError({
+		code: "not-found",
+		title: "Not Found",
+		status: 404,
+		detail: `Tenant ${id} has not been seen yet.`,
+	});
+}
+
 function tierName(c: AdminContext): string {
 	const name = c.req.param("name") ?? "";
 	if (!TIER_NAME.test(name)) throw badRequest("name: tier names match ^[a-z0-9_-]{1,32}$");
@@ -159,26 +169,14 @@ admin.delete("/tenants/:id", async (c) => {
 admin.get("/tenants/:id/state", async (c) => {
 	const id = tenantId(c);
 	const state = await c.env.TENANT_BUCKET.getByName(bucketKey(id)).state();
-	if (!state)
-		throw new ProblemError({
-			code: "not-found",
-			title: "Not Found",
-			status: 404,
-			detail: `Tenant ${id} has not been seen yet.`,
-		});
+	if (!state) throw notSeen(id);
 	return c.json({ tenant: id, ...state });
 });
 
 admin.post("/tenants/:id/reset", async (c) => {
 	const id = tenantId(c);
 	const state = await c.env.TENANT_BUCKET.getByName(bucketKey(id)).reset();
-	if (!state)
-		throw new ProblemError({
-			code: "not-found",
-			title: "Not Found",
-			status: 404,
-			detail: `Tenant ${id} has not been seen yet.`,
-		});
+	if (!state) throw notSeen(id);
 	return c.json({ tenant: id, ...state });
 });
 

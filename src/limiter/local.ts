@@ -165,18 +165,10 @@ export class LocalLimiter {
 			const now = this.#now();
 			if (cost > entry.policy.burst) {
 				// Never admissible, whatever the wait; not cached, so it does not block cheaper requests.
-				entry.denied += 1;
-				return {
-					allowed: false,
-					policy: entry.policy,
-					remaining: 0,
-					reason: "tenant_rate",
-					retryAfterMs: Number.POSITIVE_INFINITY,
-				};
+				return this.#refuse(entry, "tenant_rate", Number.POSITIVE_INFINITY);
 			}
 			if (entry.policy.suspended) {
-				entry.denied += 1;
-				return { allowed: false, policy: entry.policy, remaining: 0, reason: "suspended", retryAfterMs: 1_000 };
+				return this.#refuse(entry, "suspended", 1_000);
 			}
 			if (entry.tokens >= cost && entry.leaseExpiresAt > now) {
 				// Leased tokens were debited globally: spending them is exact even if a later lease was refused.
@@ -232,16 +224,7 @@ export class LocalLimiter {
 			return { allowed: true, policy: entry.policy, remaining: 0, fallback: mode };
 		}
 		if (mode === "closed") {
-			entry.denied += 1;
-			const retryAfterMs = Math.max(1, entry.breakerUntil - now);
-			return {
-				allowed: false,
-				policy: entry.policy,
-				remaining: 0,
-				reason: "tenant_rate",
-				retryAfterMs,
-				fallback: mode,
-			};
+			return this.#refuse(entry, "tenant_rate", Math.max(1, entry.breakerUntil - now), mode);
 		}
 		const result = take(entry.fallbackBucket ?? fullBucket(entry.policy, now), entry.policy, now, cost);
 		entry.fallbackBucket = result.state;
@@ -249,15 +232,13 @@ export class LocalLimiter {
 			entry.admitted += 1;
 			return { allowed: true, policy: entry.policy, remaining: Math.floor(result.remaining), fallback: mode };
 		}
+		return this.#refuse(entry, "tenant_rate", result.retryAfterMs, mode);
+	}
+
+	/** A refusal decided here, counted for the bucket's statistics. */
+	#refuse(entry: Entry, reason: DenyReason, retryAfterMs: number, fallback?: FailMode): Decision {
 		entry.denied += 1;
-		return {
-			allowed: false,
-			policy: entry.policy,
-			remaining: 0,
-			reason: "tenant_rate",
-			retryAfterMs: result.retryAfterMs,
-			fallback: mode,
-		};
+		return { allowed: false, policy: entry.policy, remaining: 0, reason, retryAfterMs, ...(fallback && { fallback }) };
 	}
 
 	#entry(key: string, policy: TenantPolicy): Entry {
