@@ -109,6 +109,31 @@ describe("hostile input", { timeout: 120_000 }, () => {
 		);
 	});
 
+	it("malformed KV configuration: the tenant keeps being served under the default tier", async () => {
+		const raw = fc.oneof(
+			fc.string({ maxLength: 100 }),
+			fc.jsonValue().map((value) => JSON.stringify(value)),
+			fc.record({ tier: fc.anything(), rate: fc.anything(), version: fc.anything() }).map((value) => {
+				try {
+					return JSON.stringify(value) ?? "null";
+				} catch {
+					return "{}";
+				}
+			}),
+		);
+		let n = 0;
+		await fc.assert(
+			fc.asyncProperty(raw, async (value) => {
+				const tenant = `fuzz-kv-${n++}`;
+				await env.CONFIG.put(`tenant:${tenant}`, value);
+				const res = await send("/v1/items", { headers: { "x-tenant-id": tenant } });
+				await expectSafe(res);
+				expect(res.status).toBe(200);
+			}),
+			{ numRuns: 300 },
+		);
+	});
+
 	it("admin bodies: wrong types, extra fields, deep nesting, large", async () => {
 		const deep = fc.letrec((tie) => ({
 			node: fc.oneof({ depthSize: "small" }, fc.jsonValue(), fc.array(tie("node"), { maxLength: 3 })),
