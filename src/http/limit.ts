@@ -171,8 +171,8 @@ export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
 	}
 	let response: Response;
 	try {
-		// With API keys the tenant is authenticated: tell the origin, replacing anything the client claimed.
-		const trusted = settings.tenantSource.kind === "api-key" && tenant ? { "x-tenant-id": tenant } : undefined;
+		// With API keys or path ids the limiter knows the tenant: the origin gets that, never a client's claim.
+		const trusted = settings.tenantSource.kind === "header" ? undefined : { "x-tenant-id": tenant };
 		response = await forward(request, settings.origin, url, trusted);
 	} catch (error) {
 		if (!(error instanceof OriginUnreachable)) throw error;

@@ -46,11 +46,13 @@ export async function forward(
 	request: Request,
 	origin: URL,
 	url = new URL(request.url),
-	set?: Record<string, string>,
+	set?: Record<string, string | null>,
 ): Promise<Response> {
 	const headers = stripHopByHop(request.headers);
 	headers.delete("host");
-	if (set) for (const [name, value] of Object.entries(set)) headers.set(name, value);
+	// null removes the header.
+	if (set)
+		for (const [name, value] of Object.entries(set)) value === null ? headers.delete(name) : headers.set(name, value);
 	const hasBody = request.method !== "GET" && request.method !== "HEAD" && request.body !== null;
 	let response: Response;
 	try {

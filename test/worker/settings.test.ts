@@ -19,9 +19,12 @@ describe("settings", () => {
 		const res = await send("/bot6148450508:AAFl4_Sr-x/getMe", { headers: { "x-tenant-id": "someone-else" } });
 		expect(res.status).toBe(200);
 		expect(calls[0]?.url).toBe("http://127.0.0.1:8788/bot6148450508:AAFl4_Sr-x/getMe");
+		// The origin is told the tenant from the path, not the client's claim.
+		expect(calls[0]?.headers["x-tenant-id"]).toBe("6148450508");
 		expect(res.headers.get("RateLimit-Policy")).toBe('"starter";q=1200;w=4');
 		const other = await send("/status", { headers: { "x-tenant-id": "someone-else" } });
 		expect(other.headers.get("RateLimit-Policy")).toBe('"anonymous";q=20;w=2');
+		expect(calls[1]?.headers["x-tenant-id"]).toBeUndefined();
 	});
 
 	it("ANONYMOUS=reject answers 401 to requests without a tenant", async () => {
