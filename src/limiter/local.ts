@@ -135,7 +135,7 @@ export class LocalLimiter {
 	readonly #failMode: FailMode;
 	readonly #timeoutMs: number;
 	readonly #breakerMs: number;
-	readonly #wait: (ms: number) => Promise<void>;
+	readonly #wait: ((ms: number) => Promise<void>) | undefined;
 
 	constructor(options: LocalLimiterOptions) {
 		this.#grantor = options.grantor;
@@ -145,7 +145,7 @@ export class LocalLimiter {
 		this.#failMode = options.failMode ?? "local";
 		this.#timeoutMs = options.timeoutMs ?? 50;
 		this.#breakerMs = options.breakerMs ?? 1_000;
-		this.#wait = options.wait ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+		this.#wait = options.wait;
 	}
 
 	/** Number of tenants currently remembered, in use or idle. */
@@ -187,14 +187,20 @@ export class LocalLimiter {
 			}
 			if (entry.breakerUntil > now) return this.#fallback(entry, cost, now);
 			entry.waiting += cost;
+			let timer: ReturnType<typeof setTimeout> | undefined;
 			try {
 				const refill = entry.refill ?? this.#start(key, entry, cost, false, defer);
+				const deadline =
+					this.#wait?.(this.#timeoutMs) ??
+					new Promise<void>((resolve) => {
+						timer = setTimeout(resolve, this.#timeoutMs);
+					});
 				const answered = await Promise.race([
 					refill.then(
 						() => true,
 						(error: unknown) => this.#trip(entry, error),
 					),
-					this.#wait(this.#timeoutMs).then(() => false),
+					deadline.then(() => false),
 				]);
 				if (!answered) {
 					if (entry.breakerUntil <= this.#now()) entry.breakerUntil = this.#now() + this.#breakerMs;
@@ -203,6 +209,8 @@ export class LocalLimiter {
 					return this.#fallback(entry, cost, this.#now());
 				}
 			} finally {
+				// A timer left running would hold this request's state until it fires.
+				if (timer !== undefined) clearTimeout(timer);
 				entry.waiting -= cost;
 			}
 		}
