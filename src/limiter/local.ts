@@ -2,8 +2,11 @@
  * The isolate-local micro-burst bucket: per tenant, the unspent part of a lease
  * that the tenant's global bucket already granted and debited. Admission is
  * local and synchronous while the lease lasts; when it runs dry, one refill is
- * in flight per tenant and every concurrent request waits on it; after a denial
- * the tenant is answered locally until it may retry.
+ * in flight per tenant and every concurrent request waits on it (the next lease
+ * is fetched before this one runs out); after a denial the tenant is answered
+ * locally until it may retry; when the bucket fails or misses the deadline, the
+ * failure policy answers and a circuit breaker keeps the object from being
+ * called per request.
  *
  * No `cloudflare:` imports: the grantor (a TenantBucket stub in production, the
  * real ledger in the simulation) and the clock are injected.
