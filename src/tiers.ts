@@ -100,12 +100,8 @@ export interface TenantConfig {
 	version: number;
 }
 
-/**
- * Parses a KV value for a tenant. Returns an Error (never throws) so that the
- * caller can log it and keep the default or last good configuration.
- * @example parseTenantConfig('{"tier":"growth"}') // { tier: "growth", version: 0 }
- */
-export function parseTenantConfig(raw: string, tiers: TierTable = BUILTIN_TIERS): TenantConfig | Error {
+/** Parses a JSON object, or says why it is not one. */
+function jsonObject(raw: string): Record<string, unknown> | Error {
 	let value: unknown;
 	try {
 		value = JSON.parse(raw);
@@ -113,7 +109,18 @@ export function parseTenantConfig(raw: string, tiers: TierTable = BUILTIN_TIERS)
 		return new Error("not JSON");
 	}
 	if (typeof value !== "object" || value === null || Array.isArray(value)) return new Error("not an object");
-	const { tier, version = 0, rate, burst, enabled } = value as Record<string, unknown>;
+	return value as Record<string, unknown>;
+}
+
+/**
+ * Parses a KV value for a tenant. Returns an Error (never throws) so that the
+ * caller can log it and keep the default or last good configuration.
+ * @example parseTenantConfig('{"tier":"growth"}') // { tier: "growth", version: 0 }
+ */
+export function parseTenantConfig(raw: string, tiers: TierTable = BUILTIN_TIERS): TenantConfig | Error {
+	const value = jsonObject(raw);
+	if (value instanceof Error) return value;
+	const { tier, version = 0, rate, burst, enabled } = value;
 	if (typeof tier !== "string" || !tierByName(tier, tiers)) return new Error(`unknown tier ${JSON.stringify(tier)}`);
 	if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
 		return new Error("version must be a non-negative integer");
@@ -176,13 +183,8 @@ export function isTier(value: unknown): value is Tier {
  */
 export function parseTierTable(raw: string | null): TierTable | Error {
 	if (raw === null) return BUILTIN_TIERS;
-	let value: unknown;
-	try {
-		value = JSON.parse(raw);
-	} catch {
-		return new Error("tiers: not JSON");
-	}
-	if (typeof value !== "object" || value === null || Array.isArray(value)) return new Error("tiers: not an object");
+	const value = jsonObject(raw);
+	if (value instanceof Error) return new Error(`tiers: ${value.message}`);
 	const table: Record<string, Tier> = { ...BUILTIN_TIERS };
 	for (const [name, tier] of Object.entries(value)) {
 		if (TIER_NAME.test(name) && isTier(tier)) table[name] = { rate: tier.rate, burst: tier.burst, weight: tier.weight };
