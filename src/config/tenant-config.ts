@@ -4,6 +4,8 @@
  * A malformed value is logged once and ignored: the last good value, or the
  * default tier, stays in force. No `cloudflare:` imports; KV is injected.
  */
+
+import { SweepBudget } from "../limiter/sweep";
 import {
 	BUILTIN_TIERS,
 	parseTenantConfig,
@@ -28,12 +30,6 @@ interface Cached {
 	loading: Promise<TenantPolicy | null> | null;
 }
 
-/** Expired entries dropped per lookup, oldest first. */
-const SWEEP_STEPS = 4;
-
-/** At most once a second a lookup drops up to this many at once. */
-const BULK_SWEEP_STEPS = 1_024;
-
 /** KV key of the custom tiers and overrides of built-in ones. */
 export const TIERS_KEY = "tiers";
 
@@ -48,7 +44,8 @@ export class TenantConfigCache {
 	readonly #cache = new Map<string, Cached>();
 	readonly #now: () => number;
 	readonly #maxEntries: number;
-	#lastBulkSweep = 0;
+	/** Expired entries looked at per lookup, oldest first. */
+	readonly #sweepBudget = new SweepBudget(4);
 	readonly #tiers: { table: TierTable; expiresAt: number; loading: Promise<TierTable> | null } = {
 		table: BUILTIN_TIERS,
 		expiresAt: 0,
@@ -159,11 +156,7 @@ export class TenantConfigCache {
 	 * One whose last read was malformed is kept, as it holds the last good value.
 	 */
 	#sweep(now: number): void {
-		let steps = SWEEP_STEPS;
-		if (now - this.#lastBulkSweep >= 1_000) {
-			this.#lastBulkSweep = now;
-			steps = BULK_SWEEP_STEPS;
-		}
+		let steps = this.#sweepBudget.take(now);
 		for (const [tenant, entry] of this.#cache) {
 			if (steps-- <= 0 || entry.expiresAt > now || entry.loading) return;
 			if (entry.bad === null) this.#cache.delete(tenant);

@@ -15,6 +15,7 @@ import type { TenantPolicy } from "../tiers";
 import { type BucketPolicy, type BucketState, fullBucket, take } from "./bucket";
 import { DENY_CACHE_MS, type DenyReason, type LeaseReply, type LeaseRequest, leaseSize } from "./lease";
 import { currentRate, newMeter, observe, type RateMeter } from "./rate";
+import { SweepBudget } from "./sweep";
 
 /** Asks the global bucket behind `key` for a lease. */
 export type Grantor = (request: LeaseRequest) => Promise<LeaseReply>;
@@ -116,19 +117,14 @@ interface Idle {
 /** An entry is compacted once idle this long (its lease is over by then). */
 export const IDLE_COMPACT_MS = 5_000;
 
-/** Idle entries compacted per request, least recently used first. */
-const SWEEP_STEPS = 2;
-
-/** At most once a second a request compacts up to this many at once. */
-const BULK_SWEEP_STEPS = 1_024;
-
 /** The isolate's view of every tenant it serves. */
 export class LocalLimiter {
 	/** Tenants in use; Map order is least recently used first. */
 	readonly #entries = new Map<string, Entry>();
 	/** Tenants gone idle, compacted; least recently used first. */
 	readonly #idle = new Map<string, Idle>();
-	#lastBulkSweep = 0;
+	/** Idle entries looked at per request, least recently used first. */
+	readonly #sweepBudget = new SweepBudget(2);
 	/** The key inserted last, i.e. the most recently used. */
 	#lastKey: string | undefined;
 	readonly #grantor: Grantor;
@@ -315,11 +311,7 @@ export class LocalLimiter {
 
 	/** Compacts the least recently used entries that have been idle for a while. */
 	#sweep(now: number): void {
-		let steps = SWEEP_STEPS;
-		if (now - this.#lastBulkSweep >= 1_000) {
-			this.#lastBulkSweep = now;
-			steps = BULK_SWEEP_STEPS;
-		}
+		let steps = this.#sweepBudget.take(now);
 		for (const [key, entry] of this.#entries) {
 			if (steps-- <= 0 || entry.refill || now - entry.lastUsed < IDLE_COMPACT_MS || entry.denyUntil > now) return;
 			this.#entries.delete(key);
