@@ -112,6 +112,7 @@ interface Idle {
 	tokens: number;
 	admitted: number;
 	denied: number;
+	fallbacks: number;
 }
 
 /** An entry is compacted once idle this long (its lease is over by then). */
@@ -280,7 +281,7 @@ export class LocalLimiter {
 				lastGrant: 0,
 				breakerUntil: 0,
 				fallbackBucket: null,
-				fallbacks: 0,
+				fallbacks: slot?.fallbacks ?? 0,
 			};
 		}
 		entry.lastUsed = now;
@@ -315,8 +316,9 @@ export class LocalLimiter {
 		for (const [key, entry] of this.#entries) {
 			if (steps-- <= 0 || entry.refill || now - entry.lastUsed < IDLE_COMPACT_MS || entry.denyUntil > now) return;
 			this.#entries.delete(key);
-			if (entry.tokens > 0 || entry.admitted > 0 || entry.denied > 0) {
-				this.#idle.set(key, { tokens: entry.tokens, admitted: entry.admitted, denied: entry.denied });
+			if (entry.tokens > 0 || entry.admitted > 0 || entry.denied > 0 || entry.fallbacks > 0) {
+				const { tokens, admitted, denied, fallbacks } = entry;
+				this.#idle.set(key, { tokens, admitted, denied, fallbacks });
 			}
 		}
 	}

@@ -40,6 +40,27 @@ describe("isolate memory", () => {
 		expect(last).toMatchObject({ key: "quiet", returned: 9, admitted: 1 });
 	});
 
+	it("an idle tenant's fallback decisions are still reported after compaction", async () => {
+		const clock = new FakeClock();
+		const requests: LeaseRequest[] = [];
+		let failing = true;
+		const local = new LocalLimiter({
+			now: clock.now,
+			isolateId: "i",
+			grantor: async (request) => {
+				requests.push(request);
+				if (failing) throw new Error("object down");
+				return { granted: 10, ttlMs: 1_000, remaining: 1_000, retryAfterMs: 0, policy: request.policy };
+			},
+		});
+		expect(await local.admit("flaky", starter, 1)).toMatchObject({ allowed: true, fallback: "local" });
+		failing = false;
+		clock.advance(IDLE_COMPACT_MS + 1_000);
+		await local.admit("other", starter, 1);
+		await local.admit("flaky", starter, 1);
+		expect(requests.at(-1)).toMatchObject({ key: "flaky", fallbacks: 1, admitted: 1 });
+	});
+
 	it("policies of built-in tiers are shared, not copied per tenant", () => {
 		expect(policyForTier("growth")).toBe(policyForTier("growth"));
 	});
