@@ -57,6 +57,8 @@ interface Run {
 	p99_ms: number;
 	/** workerd CPU time per request at a fixed, unsaturated rate: what bounds throughput. */
 	cpu_us_per_request: number;
+	/** Share of one core workerd used during the saturated run: below 1, requests waited on something other than CPU. */
+	saturated_cpu_share: number;
 	c1_p50_ms: number;
 	c1_p99_ms: number;
 	admitted: number;
@@ -268,7 +270,9 @@ async function measure(variant: Variant): Promise<Run> {
 		const fixed = await load(FIXED_S, CONNECTIONS, FIXED_RPS);
 		const fixedCpu = cpuMs(child.pid as number) - fixedStart;
 		const before = await countCalls(variant);
+		const busyStart = cpuMs(child.pid as number);
 		const result = await load(DURATION_S);
+		const busy = (cpuMs(child.pid as number) - busyStart) / (DURATION_S * 1000);
 		const after = await countCalls(variant);
 		const per = (pick: (calls: { tenant: number; pool: number | null }) => number | null) => {
 			if (!before || !after) return null;
@@ -282,6 +286,7 @@ async function measure(variant: Variant): Promise<Run> {
 			p50_ms: result.p50,
 			p99_ms: result.p99,
 			cpu_us_per_request: Math.round((fixedCpu * 1000) / Math.max(1, fixed.ok + fixed.other)),
+			saturated_cpu_share: Number(busy.toFixed(3)),
 			c1_p50_ms: Number(c1.p50.toFixed(3)),
 			c1_p99_ms: Number(c1.p99.toFixed(3)),
 			admitted: result.ok,
@@ -381,6 +386,7 @@ console.table(
 		"p99 ms": r.p99_ms,
 		"c=1 p50 ms": r.c1_p50_ms,
 		"CPU µs/req": r.cpu_us_per_request,
+		"CPU busy": r.saturated_cpu_share,
 		"tenant DO calls/adm": r.tenant_calls_per_admitted?.toFixed(4) ?? "-",
 		"pool DO calls/adm": r.pool_calls_per_admitted?.toFixed(4) ?? "-",
 		"non-2xx": r.non_2xx,
