@@ -10,5 +10,6 @@ export default defineConfig({
 			miniflare: { bindings: { DO_TIMEOUT_MS: "10000" } },
 		}),
 	],
-	test: { include: ["test/**/*.test.ts"] },
+	// test/node/ runs in Node (vitest.node.config.ts): it starts wrangler dev itself.
+	test: { include: ["test/**/*.test.ts"], exclude: ["test/node/**"] },
 });

@@ -1,0 +1,15 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * Tests that run in Node and drive the limiter from outside: `wrangler dev`
+ * started and killed as a child process, real sockets, a real origin.
+ */
+export default defineConfig({
+	test: {
+		include: ["test/node/**/*.test.ts"],
+		environment: "node",
+		// Each test starts wrangler dev (a few seconds on a busy 2-core machine) and moves 100 MB.
+		testTimeout: 120_000,
+		hookTimeout: 60_000,
+	},
+});
