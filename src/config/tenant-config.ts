@@ -30,6 +30,13 @@ interface Cached {
 	loading: Promise<TenantPolicy | null> | null;
 }
 
+/**
+ * An expired entry is forgotten only this long after it expired: a tenant that
+ * is still sending refreshes its entry first, so its last good value survives a
+ * malformed update.
+ */
+export const FORGET_AFTER_EXPIRY_MS = 60_000;
+
 /** KV key of the custom tiers and overrides of built-in ones. */
 export const TIERS_KEY = "tiers";
 
@@ -152,13 +159,13 @@ export class TenantConfigCache {
 	}
 
 	/**
-	 * Forgets expired entries, oldest first: the next request reads KV again.
-	 * One whose last read was malformed is kept, as it holds the last good value.
+	 * Forgets entries of tenants gone quiet, oldest first. One whose last read
+	 * was malformed is kept, as it holds the last good value.
 	 */
 	#sweep(now: number): void {
 		let steps = this.#sweepBudget.take(now);
 		for (const [tenant, entry] of this.#cache) {
-			if (steps-- <= 0 || entry.expiresAt > now || entry.loading) return;
+			if (steps-- <= 0 || entry.expiresAt + FORGET_AFTER_EXPIRY_MS > now || entry.loading) return;
 			if (entry.bad === null) this.#cache.delete(tenant);
 		}
 	}
