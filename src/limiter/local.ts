@@ -381,6 +381,15 @@ export class LocalLimiter {
 			entry.tokens += reply.granted;
 			entry.lastGrant = reply.granted;
 			entry.leaseExpiresAt = after + reply.ttlMs;
+			if (reply.remaining < 1 && reply.granted < want) {
+				// The grant emptied the bucket: once it is spent, the isolate denies locally for a while instead of
+				// asking an empty bucket again, so a tenant over its limit costs one call per isolate per
+				// DENY_CACHE_MS, granted or denied. Refill meanwhile stays in the bucket for the next lease.
+				entry.reason = "tenant_rate";
+				entry.pool = undefined;
+				entry.retryAt = after + DENY_CACHE_MS;
+				entry.denyUntil = after + DENY_CACHE_MS;
+			}
 		} else {
 			entry.reason = reply.reason ?? "tenant_rate";
 			entry.pool = reply.pool;

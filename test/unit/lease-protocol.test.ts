@@ -146,6 +146,25 @@ describe("many isolates", () => {
 		expect(total).toBeGreaterThanOrEqual(0.98 * ideal);
 	});
 
+	it("a tenant flooding over its limit costs at most one call per isolate per 100 ms, grants included", async () => {
+		const cluster = new Cluster();
+		const isolates = Array.from({ length: 4 }, (_, i) => cluster.isolate(`i${i}`));
+		// Drain the burst first, then flood at 4,000/s against 300/s for 2 s.
+		await Promise.all(Array.from({ length: 1300 }, (_, i) => isolates[i % 4]?.admit("t:a", starter, 1)));
+		const before = cluster.calls.tenant;
+		let total = 0;
+		for (let ms = 0; ms < 2_000; ms++) {
+			cluster.clock.advance(1);
+			const decisions = await Promise.all(isolates.map((isolate) => isolate.admit("t:a", starter, 1)));
+			total += admitted(decisions);
+		}
+		await settle();
+		expect(cluster.calls.tenant - before).toBeLessThanOrEqual(4 * (2_000 / 100) + 4);
+		// Refill that arrives while isolates deny locally waits in the bucket: nothing is lost.
+		expect(total).toBeLessThanOrEqual(starter.rate * 2);
+		expect(total).toBeGreaterThanOrEqual(0.9 * starter.rate * 2);
+	});
+
 	it("unspent tokens go back with the next call", async () => {
 		const cluster = new Cluster();
 		const ledger = cluster.ledger("t:a");
