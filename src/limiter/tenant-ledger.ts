@@ -105,6 +105,9 @@ const ZERO_COUNTERS: TenantCounters = {
 	fallbacks: 0,
 };
 
+/** Pool calls one lease may wait on while concurrent leases spend what each call brings. */
+const MAX_POOL_CALLS_PER_LEASE = 4;
+
 /** The bucket of one tenant: exact, persistent, leasing. */
 export class TenantLedger {
 	#state: TenantLedgerState | undefined;
@@ -129,7 +132,7 @@ export class TenantLedger {
 		const state = this.#absorb(request, this.#deps.now());
 		if (state.policy.suspended) return this.#deny(state, "suspended", SUSPENDED_RETRY_MS);
 		let poolReply: PoolLeaseReply | null = null;
-		for (;;) {
+		for (let poolCalls = 0; ; poolCalls++) {
 			const now = this.#deps.now();
 			const { policy } = state;
 			this.#settle(state, now);
@@ -144,7 +147,8 @@ export class TenantLedger {
 			}
 			const refusal = this.#poolRefusal;
 			if (!poolReply && refusal && refusal.until > now) poolReply = refusal.reply;
-			if (poolReply) {
+			// A grant that concurrent leases spent first is no refusal: ask the pool again (a few times at most).
+			if (poolReply && (poolReply.granted === 0 || poolCalls >= MAX_POOL_CALLS_PER_LEASE)) {
 				const retryAfterMs = refusal && refusal.until > now ? refusal.until - now : poolReply.retryAfterMs;
 				return { ...this.#deny(state, "surge_pool", retryAfterMs), pool: poolReply.policy };
 			}
