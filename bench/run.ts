@@ -34,6 +34,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const FIXED_RPS = Number(process.env.BENCH_FIXED_RPS ?? 500);
 const FIXED_S = Number(process.env.BENCH_FIXED_S ?? 5);
 const TENANTS = ["bench-0", "bench-1"];
+/** Noisy neighbour: each quiet tenant's steady rate, and how far over its limit the neighbour floods. */
+const QUIET_RPS = Number(process.env.BENCH_QUIET_RPS ?? 50);
+const FLOOD_FACTOR = Number(process.env.BENCH_FLOOD_FACTOR ?? 2);
+/** The neighbour's tier (bench/workers/kv.js): starter, 300/s. */
+const NEIGHBOUR_LIMIT = 300;
 const ORIGIN_PORT = 9300;
 const STATS_PORT = 9399;
 const FIRST_PORT = 9301;
@@ -228,6 +233,12 @@ async function load(durationS: number, connections = CONNECTIONS, overallRate?: 
 	};
 }
 
+/** The q-quantile of `samples` (sorts them in place). */
+function percentile(samples: number[], q: number): number {
+	samples.sort((a, b) => a - b);
+	return samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0;
+}
+
 /** Sequential requests on one keep-alive connection: latency with microsecond resolution. */
 async function sequentialLatency(count: number): Promise<{ p50: number; p99: number }> {
 	const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -254,9 +265,7 @@ async function sequentialLatency(count: number): Promise<{ p50: number; p99: num
 		samples.push(Number(process.hrtime.bigint() - started) / 1e6);
 	}
 	agent.destroy();
-	samples.sort((a, b) => a - b);
-	const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0;
-	return { p50: at(0.5), p99: at(0.99) };
+	return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) };
 }
 
 async function measure(variant: Variant): Promise<Run> {
@@ -300,6 +309,169 @@ async function measure(variant: Variant): Promise<Run> {
 	}
 }
 
+interface TenantLoad {
+	tenant: string;
+	isolate: number;
+	rps: number;
+}
+
+interface TenantResult extends TenantLoad {
+	admitted_rps: number;
+	/** Milliseconds from each request's due instant to its response. */
+	latencies: number[];
+}
+
+/**
+ * Open-loop traffic at evenly spaced instants, per tenant and isolate, all at
+ * once: each tenant's admitted rate and latency (measured from the instant a
+ * request was due, so a stalled generator cannot hide a slow server).
+ * autocannon's fixed rate sends each second's quota in a burst, which would
+ * make every tenant's requests collide at the top of each second.
+ */
+async function tenantLoads(loads: TenantLoad[], durationS: number): Promise<TenantResult[]> {
+	const agents = Array.from({ length: ISOLATES }, () => new Agent({ keepAlive: true, maxSockets: 64 }));
+	const started = performance.now();
+	const end = started + durationS * 1000;
+	const state = loads.map((l, i) => ({
+		load: l,
+		// Staggered starts, so that tenants of equal rates do not fire in lockstep.
+		next: started + (i * 1000) / l.rps / loads.length,
+		latencies: [] as number[],
+		admitted: 0,
+	}));
+	const inFlight = new Set<Promise<void>>();
+	const send = (s: (typeof state)[number], due: number) => {
+		const done = new Promise<void>((resolve) => {
+			const req = httpRequest(
+				{
+					host: "127.0.0.1",
+					port: FIRST_PORT + s.load.isolate,
+					path: "/v1/items",
+					agent: agents[s.load.isolate],
+					headers: { "x-tenant-id": s.load.tenant },
+				},
+				(res) => {
+					res.resume();
+					res.on("end", () => {
+						s.latencies.push(performance.now() - due);
+						if (res.statusCode === 200) s.admitted += 1;
+						resolve();
+					});
+				},
+			);
+			req.on("error", () => resolve());
+			req.end();
+		});
+		inFlight.add(done);
+		void done.then(() => inFlight.delete(done));
+	};
+	while (performance.now() < end) {
+		const now = performance.now();
+		for (const s of state) {
+			while (s.next <= now && s.next < end) {
+				send(s, s.next);
+				s.next += 1000 / s.load.rps;
+			}
+		}
+		// A timer tick, not a spin: the generator leaves its core to the kernel's network work.
+		await new Promise((resolve) => setTimeout(resolve, 1));
+	}
+	await Promise.all(inFlight);
+	for (const agent of agents) agent.destroy();
+	return state.map((s) => ({ ...s.load, admitted_rps: s.admitted / durationS, latencies: s.latencies }));
+}
+
+interface NeighbourRun {
+	name: "alone" | "neighbour-at-limit" | "neighbour-flooding";
+	neighbour_offered_rps: number;
+	neighbour_admitted_rps: number;
+	/** Mean over the quiet tenants. */
+	quiet_admitted_rps: number;
+	/** Over all quiet tenants' requests together. */
+	quiet_p50_ms: number;
+	quiet_p99_ms: number;
+	neighbour_tenant_calls_per_s: number;
+	cpu_share: number;
+}
+
+/**
+ * Issue 5's noisy neighbour: one quiet tenant per isolate at a steady rate,
+ * measured alone, next to a neighbour (starter tier) at exactly its limit, and
+ * next to the neighbour flooding at FLOOD_FACTOR × its limit from every
+ * isolate. Rounds interleave; each kind's median round by quiet p99 is kept.
+ */
+async function noisyNeighbour(): Promise<{
+	runs: NeighbourRun[];
+	quiet_rps_ratio: number;
+	quiet_p99_ratio: number;
+	quiet_p99_ratio_vs_at_limit: number;
+}> {
+	const variant = VARIANTS.find((v) => v.name === "limiter") as Variant;
+	const script = await bundle(variant.entry, "limiter");
+	const quiet = Array.from({ length: ISOLATES }, (_, i) => ({ tenant: `quiet-${i}`, isolate: i, rps: QUIET_RPS }));
+	const neighbour = (factor: number) =>
+		Array.from({ length: ISOLATES }, (_, i) => ({
+			tenant: "noisy",
+			isolate: i,
+			rps: (NEIGHBOUR_LIMIT * factor) / ISOLATES,
+		}));
+	const kinds: [NeighbourRun["name"], TenantLoad[]][] = [
+		["alone", []],
+		["neighbour-at-limit", neighbour(1)],
+		["neighbour-flooding", neighbour(FLOOD_FACTOR)],
+	];
+	const rounds = new Map<NeighbourRun["name"], NeighbourRun[]>();
+	for (let round = 1; round <= ROUNDS; round++) {
+		for (const [name, extra] of kinds) {
+			console.error(`bench: noisy neighbour, round ${round}/${ROUNDS}, ${name}…`);
+			// A fresh workerd each time: the neighbour starts with a full bucket, nothing is left over from the last run.
+			const child = await start(variant, script);
+			try {
+				await tenantLoads([...quiet, ...extra], WARMUP_S);
+				const callsBefore = await fetch(`http://127.0.0.1:${STATS_PORT}/?tenants=noisy`).then((r) => r.json());
+				const cpuBefore = cpuMs(child.pid as number);
+				const results = await tenantLoads([...quiet, ...extra], DURATION_S);
+				const cpu = (cpuMs(child.pid as number) - cpuBefore) / (DURATION_S * 1000);
+				const callsAfter = await fetch(`http://127.0.0.1:${STATS_PORT}/?tenants=noisy`).then((r) => r.json());
+				const quietResults = results.filter((r) => r.tenant !== "noisy");
+				const noisy = results.filter((r) => r.tenant === "noisy");
+				const quietLatencies = quietResults.flatMap((r) => r.latencies);
+				const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+				const run: NeighbourRun = {
+					name,
+					neighbour_offered_rps: noisy.reduce((sum, r) => sum + r.rps, 0),
+					neighbour_admitted_rps: Number(noisy.reduce((sum, r) => sum + r.admitted_rps, 0).toFixed(1)),
+					quiet_admitted_rps: Number(mean(quietResults.map((r) => r.admitted_rps)).toFixed(1)),
+					quiet_p50_ms: Number(percentile(quietLatencies, 0.5).toFixed(2)),
+					quiet_p99_ms: Number(percentile(quietLatencies, 0.99).toFixed(2)),
+					neighbour_tenant_calls_per_s: Number(
+						(
+							((callsAfter as { tenant: number }).tenant - (callsBefore as { tenant: number }).tenant) /
+							DURATION_S
+						).toFixed(1),
+					),
+					cpu_share: Number(cpu.toFixed(3)),
+				};
+				rounds.set(name, [...(rounds.get(name) ?? []), run]);
+			} finally {
+				child.kill();
+				await new Promise((resolve) => child.once("exit", resolve));
+			}
+		}
+	}
+	const runs = kinds.map(([name]) => {
+		const all = [...(rounds.get(name) ?? [])].sort((a, b) => a.quiet_p99_ms - b.quiet_p99_ms);
+		return all[Math.floor(all.length / 2)] as NeighbourRun;
+	});
+	const [alone, atLimit, flooding] = runs as [NeighbourRun, NeighbourRun, NeighbourRun];
+	return {
+		runs,
+		quiet_rps_ratio: ratio(flooding.quiet_admitted_rps, alone.quiet_admitted_rps),
+		quiet_p99_ratio: ratio(flooding.quiet_p99_ms, alone.quiet_p99_ms),
+		quiet_p99_ratio_vs_at_limit: ratio(flooding.quiet_p99_ms, atLimit.quiet_p99_ms),
+	};
+}
+
 function ratio(a: number, b: number): number {
 	return Number((a / b).toFixed(3));
 }
@@ -314,8 +486,10 @@ if (existsSync("/usr/bin/taskset") && cpus().length > 1 && !process.env.BENCH_PI
 	});
 	process.exit(await new Promise<number>((resolve) => child.once("exit", (code) => resolve(code ?? 1))));
 }
+/** `npm run bench -- limiter noisy-neighbour` runs only what is named. */
 const only = process.argv.slice(2);
-const selected = VARIANTS.filter((variant) => only.length === 0 || only.includes(variant.name));
+const wanted = (name: string) => only.length === 0 || only.includes(name);
+const selected = VARIANTS.filter((variant) => wanted(variant.name));
 const rounds = new Map<VariantName, Run[]>();
 for (let round = 1; round <= ROUNDS; round++) {
 	for (const variant of selected) {
@@ -336,6 +510,7 @@ const pass = find("pass-through");
 const limiter = find("limiter");
 const naive = find("naive-do");
 const hono = find("hono-do-store");
+const neighbour = wanted("noisy-neighbour") ? await noisyNeighbour() : null;
 console.error("bench: simulation and memory…");
 const scenarios = await simulate();
 const memory = await measureMemory(100_000, 1_000_000).catch(() => null);
@@ -371,6 +546,13 @@ const results = {
 				: null,
 		})),
 	},
+	noisy_neighbour: neighbour && {
+		quiet_tenants: ISOLATES,
+		quiet_rps_each: QUIET_RPS,
+		neighbour_limit_rps: NEIGHBOUR_LIMIT,
+		flood_factor: FLOOD_FACTOR,
+		...neighbour,
+	},
 	memory: memory && {
 		tenants_seen: memory.tenants,
 		bytes_per_idle_entry: Math.round(memory.bytesPerEntry),
@@ -393,4 +575,20 @@ console.table(
 	})),
 );
 console.log("ratios:", results.ratios);
+if (neighbour) {
+	console.table(
+		neighbour.runs.map((r) => ({
+			run: r.name,
+			"neighbour offered/s": r.neighbour_offered_rps,
+			"neighbour admitted/s": r.neighbour_admitted_rps,
+			"quiet admitted/s (each)": r.quiet_admitted_rps,
+			"quiet p50 ms": r.quiet_p50_ms,
+			"quiet p99 ms": r.quiet_p99_ms,
+			"neighbour DO calls/s": r.neighbour_tenant_calls_per_s,
+			"CPU busy": r.cpu_share,
+		})),
+	);
+	const { quiet_rps_ratio, quiet_p99_ratio, quiet_p99_ratio_vs_at_limit } = neighbour;
+	console.log("noisy neighbour:", { quiet_rps_ratio, quiet_p99_ratio, quiet_p99_ratio_vs_at_limit });
+}
 console.log("wrote bench/results.json");

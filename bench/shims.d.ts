@@ -14,6 +14,7 @@ declare module "autocannon" {
 			connections?: number;
 			overallRate?: number;
 			duration?: number;
+			headers?: Record<string, string>;
 			requests?: { method?: string; headers?: Record<string, string>; path?: string }[];
 		}
 	}
