@@ -1,6 +1,6 @@
-import { createExecutionContext } from "cloudflare:test";
+import { createExecutionContext, evictDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import worker from "../../src/worker";
 import { useFrozenClock } from "../support/clock";
 import { fakeOrigin } from "../support/origin";
@@ -66,5 +66,70 @@ describe.each(["throw", "overload", "hang"] as const)("TenantBucket fails by %s"
 		for (let i = 0; i < 1_210; i++) statuses.push((await send()).status);
 		expect(statuses.filter((s) => s === 200)).toHaveLength(1_200);
 		expect(statuses.at(-1)).toBe(429);
+	});
+});
+
+/**
+ * The real TenantBucket namespace, except that once `restart()` is called the
+ * next call finds its object restarting: the object is evicted (its memory is
+ * gone; storage stays) and the call fails as an in-flight call does when its
+ * object resets.
+ */
+function restartingNamespace() {
+	let restartNext = false;
+	return {
+		restart: () => {
+			restartNext = true;
+		},
+		getByName: (name: string) => {
+			const real = env.TENANT_BUCKET.getByName(name);
+			return {
+				lease: async (request: Parameters<typeof real.lease>[0]) => {
+					if (!restartNext) return real.lease(request);
+					restartNext = false;
+					await evictDurableObject(real);
+					throw new Error("Durable Object reset because its code was updated.");
+				},
+			};
+		},
+	};
+}
+
+describe.each(["open", "closed", "local"] as const)("TenantBucket restarts under FAIL_MODE=%s", (mode) => {
+	fakeOrigin();
+	const T0 = 2_300_000_000_000;
+	useFrozenClock(T0);
+
+	it("the call in flight gets the failure policy's answer; afterwards the bucket is still drained", async () => {
+		const namespace = restartingNamespace();
+		const vars = { ...env, FAIL_MODE: mode, DO_TIMEOUT_MS: "50", TENANT_BUCKET: namespace } as unknown as Env;
+		const send = async (cost: number) => {
+			const ctx = createExecutionContext();
+			const res = await worker.fetch(
+				new Request("https://api.example/v1/items", {
+					headers: { "x-tenant-id": `restart-${mode}`, "x-ratelimit-cost": String(cost) },
+				}),
+				vars,
+				ctx,
+			);
+			await waitOnExecutionContext(ctx);
+			return res;
+		};
+		expect((await send(1_200)).status).toBe(200);
+		// Past the deny cache that the drained bucket left in the isolate.
+		vi.setSystemTime(T0 + 150);
+		namespace.restart();
+		const started = performance.now();
+		const during = await send(1);
+		expect(performance.now() - started).toBeLessThan(1_000);
+		expect(during.status).toBe({ open: 200, closed: 503, local: 200 }[mode]);
+		if (mode !== "closed") expect(during.headers.get("X-RateLimit-Fallback")).toBe(mode);
+		// After the breaker's second the object answers again, from its stored state: 150 + 1,100 ms of
+		// refill at 300/s is 375 tokens, so a fresh bucket would admit a cost of 1,000 and this one must not.
+		vi.setSystemTime(T0 + 1_250);
+		const after = await send(1_000);
+		expect(after.status).toBe(429);
+		expect(after.headers.get("X-RateLimit-Fallback")).toBeNull();
+		expect(after.headers.get("RateLimit")).toMatch(/^"starter";r=\d+;t=\d+$/);
 	});
 });
