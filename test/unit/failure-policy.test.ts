@@ -2,9 +2,11 @@ import { describe, expect, it } from "vitest";
 import { Cluster, FakeClock } from "../../sim/cluster";
 import type { LeaseReply, LeaseRequest } from "../../src/limiter/lease";
 import { type Decision, type FailMode, LocalLimiter } from "../../src/limiter/local";
+import { TenantLedger } from "../../src/limiter/tenant-ledger";
 import { policyForTier, type TenantPolicy } from "../../src/tiers";
 
 const anonymous = policyForTier("anonymous") as TenantPolicy;
+const starter = policyForTier("starter") as TenantPolicy;
 
 /** A deadline the test fires by hand. */
 function manualDeadline() {
@@ -121,5 +123,35 @@ describe("recovery and accounting", () => {
 		for (let i = 0; i < 30; i++) await Promise.resolve();
 		// Three admitted by the failure policy, one by the lease; the next call (fetched ahead) reported them all.
 		expect(cluster.ledger("t:a").snapshot()).toMatchObject({ fallbacks: 3, admitted: 4 });
+	});
+});
+
+describe.each(["open", "closed", "local"] as const)("a failing BurstPool under FAIL_MODE=%s", (mode) => {
+	it("fails the TenantBucket's lease, so the edge's failure policy answers; the tenant is not charged", async () => {
+		const clock = new FakeClock();
+		let poolUp = false;
+		const ledger = new TenantLedger(undefined, {
+			now: clock.now,
+			save: () => {},
+			pool: async (request) => {
+				if (!poolUp) throw new Error("pool unavailable");
+				return { granted: request.want, retryAfterMs: 0, policy: { rate: 50_000, burst: 50_000 } };
+			},
+		});
+		const limiter = new LocalLimiter({
+			now: clock.now,
+			isolateId: "i",
+			failMode: mode,
+			grantor: (request) => ledger.lease(request),
+		});
+		const during = await limiter.admit("t:a", starter, 1);
+		expect(during).toMatchObject({ allowed: mode !== "closed", fallback: mode });
+		expect(ledger.snapshot()?.tokens).toBe(starter.burst);
+		poolUp = true;
+		clock.advance(1_001);
+		const after = await limiter.admit("t:a", starter, 1);
+		expect(after.allowed).toBe(true);
+		expect(after.fallback).toBeUndefined();
+		expect(ledger.snapshot()).toMatchObject({ fallbacks: 1 });
 	});
 });
