@@ -72,8 +72,17 @@ export class TenantConfigCache {
 	/**
 	 * The policy of `tenant`: its KV entry if there is a valid one, else the
 	 * last good one, else `defaultTier`. Concurrent misses share one KV read.
+	 * An entry that expired less than FORGET_AFTER_EXPIRY_MS ago is served as it
+	 * is while KV is read again in the background (`defer` keeps that read
+	 * alive), so a busy tenant never waits on KV once it has been seen.
 	 */
-	async policyFor(kv: KvReader, tenant: string, defaultTier: string, ttlMs: number): Promise<TenantPolicy> {
+	async policyFor(
+		kv: KvReader,
+		tenant: string,
+		defaultTier: string,
+		ttlMs: number,
+		defer?: (work: Promise<unknown>) => void,
+	): Promise<TenantPolicy> {
 		const now = this.#now();
 		this.#sweep(now);
 		let entry = this.#cache.get(tenant);
@@ -84,9 +93,14 @@ export class TenantConfigCache {
 		}
 		if (entry.expiresAt > now) return entry.policy ?? this.#fallback(defaultTier);
 		const current = entry;
-		current.loading ??= this.#load(kv, tenant, current, ttlMs).finally(() => {
-			current.loading = null;
-		});
+		const stale = current.expiresAt > 0 && now < current.expiresAt + FORGET_AFTER_EXPIRY_MS;
+		if (!current.loading) {
+			current.loading = this.#load(kv, tenant, current, ttlMs).finally(() => {
+				current.loading = null;
+			});
+			if (stale) defer?.(current.loading);
+		}
+		if (stale) return current.policy ?? this.#fallback(defaultTier);
 		return (await current.loading) ?? this.#fallback(defaultTier);
 	}
 

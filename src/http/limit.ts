@@ -110,11 +110,18 @@ export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
 			detail: `${settings.costHeader} must be an integer from 1 to 10000.`,
 		});
 	}
+	const defer = (work: Promise<unknown>) => c.executionCtx.waitUntil(work);
 	const policy =
 		identity.kind === "tenant"
-			? await runtime.configs.policyFor(c.env.CONFIG, identity.tenant, settings.defaultTier, settings.configTtlMs)
+			? await runtime.configs.policyFor(
+					c.env.CONFIG,
+					identity.tenant,
+					settings.defaultTier,
+					settings.configTtlMs,
+					defer,
+				)
 			: ANONYMOUS_POLICY;
-	const decision = await runtime.limiter.admit(identity.key, policy, cost, (work) => c.executionCtx.waitUntil(work));
+	const decision = await runtime.limiter.admit(identity.key, policy, cost, defer);
 	const tenant = identity.kind === "tenant" ? identity.tenant : null;
 	if (!decision.allowed && !Number.isFinite(decision.retryAfterMs)) {
 		throw new ProblemError({
