@@ -40,6 +40,10 @@ const FLOOD_FACTOR = Number(process.env.BENCH_FLOOD_FACTOR ?? 2);
 /** The neighbour's tier (bench/workers/kv.js): starter, 300/s. */
 const NEIGHBOUR_LIMIT = 300;
 const ORIGIN_PORT = 9300;
+/** The noisy-neighbour run's second process: its origin, its edge isolates, and the gateway it leases through. */
+const REMOTE_ORIGIN_PORT = 9500;
+const REMOTE_FIRST_PORT = 9501;
+const GATEWAY_PORT = 9398;
 const STATS_PORT = 9399;
 const FIRST_PORT = 9301;
 const COMPATIBILITY_DATE = "2026-10-01";
@@ -101,19 +105,33 @@ const VARIANTS: Variant[] = [
 	{ name: "hono-do-store", entry: "bench/workers/hono-store.ts", objects: { HRL: "CountingRateLimiter" } },
 ];
 
-/** A workerd config: origin, KV, the objects' service, N edge services, and the stats reader. */
-function capnp(variant: Variant, script: string): string {
-	// Paths in a workerd config are relative to the config file.
-	const embed = (file: string) => `embed ${JSON.stringify(relative(buildDir, file))}`;
-	const text = (name: string, value: string) => `(name = ${JSON.stringify(name)}, text = ${JSON.stringify(value)})`;
-	// The benchmark measures the lease path: a saturated core must not turn slow lease calls into
-	// FAIL_MODE fallbacks (which are tested on their own).
-	const vars = [
-		text("ORIGIN_URL", `http://127.0.0.1:${ORIGIN_PORT}`),
-		text("TENANT_SOURCE", "header:x-tenant-id"),
-		text("DO_TIMEOUT_MS", "10000"),
-	];
-	if (variant.kv) vars.push(`(name = "CONFIG", kvNamespace = "kv")`);
+/** Paths in a workerd config are relative to the config file. */
+const embed = (file: string) => `embed ${JSON.stringify(relative(buildDir, file))}`;
+const text = (name: string, value: string) => `(name = ${JSON.stringify(name)}, text = ${JSON.stringify(value)})`;
+const simpleWorker = (name: string, file: string, bindings: string[] = []) =>
+	`(name = ${JSON.stringify(name)}, worker = (modules = [(name = "${name}.js", esModule = ${embed(file)})], compatibilityDate = "${COMPATIBILITY_DATE}", bindings = [${bindings.join(", ")}]))`;
+const config = (services: string[], sockets: string[]) =>
+	`using Workerd = import "/workerd/workerd.capnp";\nconst config :Workerd.Config = (\n  services = [\n    ${services.join(",\n    ")}\n  ],\n  sockets = [\n    ${sockets.join(",\n    ")}\n  ]\n);\n`;
+const socket = (name: string, port: number) =>
+	`(name = ${JSON.stringify(name)}, address = "127.0.0.1:${port}", http = (), service = ${JSON.stringify(name)})`;
+
+/**
+ * The edge's variables. The benchmark measures the lease path: a saturated core must not turn slow
+ * lease calls into FAIL_MODE fallbacks (which are tested on their own).
+ */
+const edgeVars = (originPort: number) => [
+	text("ORIGIN_URL", `http://127.0.0.1:${originPort}`),
+	text("TENANT_SOURCE", "header:x-tenant-id"),
+	text("DO_TIMEOUT_MS", "10000"),
+	`(name = "CONFIG", kvNamespace = "kv")`,
+];
+
+/**
+ * A workerd config: origin, KV, the objects' service, N edge services, and the
+ * stats reader; with `gateway`, also the TenantBucket namespace over HTTP.
+ */
+function capnp(variant: Variant, script: string, gateway?: string): string {
+	const vars = edgeVars(ORIGIN_PORT).slice(0, variant.kv ? 4 : 3);
 	const objects = (service: string | null) =>
 		Object.entries(variant.objects).map(
 			([binding, className]) =>
@@ -130,26 +148,52 @@ function capnp(variant: Variant, script: string): string {
 		)
 		.join(", ");
 	const services = [
-		`(name = "origin", worker = (modules = [(name = "origin.js", esModule = ${embed(join(here, "workers/origin.js"))})], compatibilityDate = "${COMPATIBILITY_DATE}"))`,
-		`(name = "kv", worker = (modules = [(name = "kv.js", esModule = ${embed(join(here, "workers/kv.js"))})], compatibilityDate = "${COMPATIBILITY_DATE}"))`,
+		simpleWorker("origin", join(here, "workers/origin.js")),
+		simpleWorker("kv", join(here, "workers/kv.js")),
 		`(name = "net", network = (allow = ["public", "private", "local"]))`,
 		`(name = "do-disk", disk = (path = ${JSON.stringify(storageDir(variant))}, writable = true))`,
 		`(name = "objects", worker = ${worker([...vars, ...objects(null)], `, durableObjectNamespaces = [${namespaces}], durableObjectStorage = (localDisk = "do-disk")`)})`,
-		`(name = "stats", worker = (modules = [(name = "stats.js", esModule = ${embed(join(buildDir, "stats.js"))})], compatibilityDate = "${COMPATIBILITY_DATE}", bindings = [${objects("objects").join(", ")}]))`,
+		simpleWorker("stats", join(buildDir, "stats.js"), objects("objects")),
 		...Array.from(
 			{ length: ISOLATES },
 			(_, i) => `(name = "edge-${i}", worker = ${worker([...vars, ...objects("objects")])})`,
 		),
 	];
 	const sockets = [
-		`(name = "origin", address = "127.0.0.1:${ORIGIN_PORT}", http = (), service = "origin")`,
-		`(name = "stats", address = "127.0.0.1:${STATS_PORT}", http = (), service = "stats")`,
+		socket("origin", ORIGIN_PORT),
+		socket("stats", STATS_PORT),
+		...Array.from({ length: ISOLATES }, (_, i) => socket(`edge-${i}`, FIRST_PORT + i)),
+	];
+	if (gateway) {
+		services.push(simpleWorker("do-gateway", gateway, objects("objects")));
+		sockets.push(socket("do-gateway", GATEWAY_PORT));
+	}
+	return config(services, sockets);
+}
+
+/**
+ * The noisy-neighbour run's second workerd: its own origin and N edge isolates
+ * running the limiter unchanged, leasing from the first process's TenantBuckets
+ * through the gateway (bench/workers/remote-edge.ts).
+ */
+function capnpRemote(script: string): string {
+	const bindings = [...edgeVars(REMOTE_ORIGIN_PORT), `(name = "DO_GATEWAY", service = "do-gateway")`];
+	const services = [
+		simpleWorker("origin", join(here, "workers/origin.js")),
+		simpleWorker("kv", join(here, "workers/kv.js")),
+		`(name = "net", network = (allow = ["public", "private", "local"]))`,
+		`(name = "do-gateway", external = (address = "127.0.0.1:${GATEWAY_PORT}", http = ()))`,
 		...Array.from(
 			{ length: ISOLATES },
-			(_, i) => `(name = "edge-${i}", address = "127.0.0.1:${FIRST_PORT + i}", http = (), service = "edge-${i}")`,
+			(_, i) =>
+				`(name = "edge-${i}", worker = (modules = [(name = "worker.js", esModule = ${embed(script)})], compatibilityDate = "${COMPATIBILITY_DATE}", bindings = [${bindings.join(", ")}], globalOutbound = "net"))`,
 		),
 	];
-	return `using Workerd = import "/workerd/workerd.capnp";\nconst config :Workerd.Config = (\n  services = [\n    ${services.join(",\n    ")}\n  ],\n  sockets = [\n    ${sockets.join(",\n    ")}\n  ]\n);\n`;
+	const sockets = [
+		socket("origin", REMOTE_ORIGIN_PORT),
+		...Array.from({ length: ISOLATES }, (_, i) => socket(`edge-${i}`, REMOTE_FIRST_PORT + i)),
+	];
+	return config(services, sockets);
 }
 
 /**
@@ -168,28 +212,36 @@ function pinned(cpu: number, command: string, args: string[]): [string, string[]
 		: [command, args];
 }
 
-async function start(variant: Variant, script: string): Promise<ChildProcess> {
+async function start(variant: Variant, script: string, gateway?: string): Promise<ChildProcess> {
 	rmSync(storageDir(variant), { recursive: true, force: true });
 	mkdirSync(storageDir(variant), { recursive: true });
-	const config = join(buildDir, `${variant.name}.capnp`);
-	writeFileSync(config, capnp(variant, script));
-	const [command, args] = pinned(1, workerd.default, ["serve", "--experimental", config]);
+	return startWorkerd(variant.name, capnp(variant, script, gateway), 1, FIRST_PORT);
+}
+
+/** Writes `text` as a workerd config and serves it on `cpu` until the edge on `port` answers. */
+async function startWorkerd(name: string, text: string, cpu: number, port: number): Promise<ChildProcess> {
+	const file = join(buildDir, `${name}.capnp`);
+	writeFileSync(file, text);
+	const [command, args] = pinned(cpu, workerd.default, ["serve", "--experimental", file]);
 	const child = spawn(command, args, { stdio: ["ignore", "ignore", "ignore"] });
 	for (let i = 0; i < 100; i++) {
 		await new Promise((resolve) => setTimeout(resolve, 100));
-		const up = await fetch(`http://127.0.0.1:${FIRST_PORT}/_limiter/health`).then(
+		const up = await fetch(`http://127.0.0.1:${port}/_limiter/health`).then(
 			() => true,
 			() => false,
 		);
 		if (up) return child;
 	}
 	child.kill();
-	throw new Error(`workerd did not start for ${variant.name}`);
+	throw new Error(`workerd did not start for ${name}`);
 }
 
-async function countCalls(variant: Variant): Promise<{ tenant: number; pool: number | null } | null> {
+async function countCalls(
+	variant: Variant,
+	tenants = TENANTS,
+): Promise<{ tenant: number; pool: number | null } | null> {
 	if (Object.keys(variant.objects).length === 0) return null;
-	const response = await fetch(`http://127.0.0.1:${STATS_PORT}/?tenants=${TENANTS.join(",")}`);
+	const response = await fetch(`http://127.0.0.1:${STATS_PORT}/?tenants=${tenants.join(",")}`);
 	return (await response.json()) as { tenant: number; pool: number | null };
 }
 
@@ -313,6 +365,8 @@ interface TenantLoad {
 	tenant: string;
 	isolate: number;
 	rps: number;
+	/** Sent straight to this port instead of the isolate's (the control: the origin, no limiter). */
+	port?: number;
 }
 
 interface TenantResult extends TenantLoad {
@@ -329,7 +383,15 @@ interface TenantResult extends TenantLoad {
  * make every tenant's requests collide at the top of each second.
  */
 async function tenantLoads(loads: TenantLoad[], durationS: number): Promise<TenantResult[]> {
-	const agents = Array.from({ length: ISOLATES }, () => new Agent({ keepAlive: true, maxSockets: 64 }));
+	const agents = new Map<number, Agent>();
+	const agentFor = (port: number) => {
+		let agent = agents.get(port);
+		if (!agent) {
+			agent = new Agent({ keepAlive: true, maxSockets: 64 });
+			agents.set(port, agent);
+		}
+		return agent;
+	};
 	const started = performance.now();
 	const end = started + durationS * 1000;
 	const state = loads.map((l, i) => ({
@@ -345,9 +407,9 @@ async function tenantLoads(loads: TenantLoad[], durationS: number): Promise<Tena
 			const req = httpRequest(
 				{
 					host: "127.0.0.1",
-					port: FIRST_PORT + s.load.isolate,
+					port: s.load.port ?? FIRST_PORT + s.load.isolate,
 					path: "/v1/items",
-					agent: agents[s.load.isolate],
+					agent: agentFor(s.load.port ?? FIRST_PORT + s.load.isolate),
 					headers: { "x-tenant-id": s.load.tenant },
 				},
 				(res) => {
@@ -377,7 +439,7 @@ async function tenantLoads(loads: TenantLoad[], durationS: number): Promise<Tena
 		await new Promise((resolve) => setTimeout(resolve, 1));
 	}
 	await Promise.all(inFlight);
-	for (const agent of agents) agent.destroy();
+	for (const agent of agents.values()) agent.destroy();
 	return state.map((s) => ({ ...s.load, admitted_rps: s.admitted / durationS, latencies: s.latencies }));
 }
 
@@ -390,17 +452,30 @@ interface NeighbourRun {
 	/** Over all quiet tenants' requests together. */
 	quiet_p50_ms: number;
 	quiet_p99_ms: number;
+	/** The control's requests, straight to the origin. */
+	control_p50_ms: number;
+	control_p99_ms: number;
 	neighbour_tenant_calls_per_s: number;
 	cpu_share: number;
 }
 
 /**
+ * Where the neighbour's requests are served. `shared`: by the quiet tenants'
+ * own four isolates, on their core. `split`: by four isolates of a second
+ * workerd on the other core, leasing from the same TenantBuckets and surge
+ * pool over HTTP, as another edge machine would; what it shares with the quiet
+ * tenants is then only what the limiter shares (its Durable Objects).
+ */
+type Layout = "shared" | "split";
+
+/**
  * Issue 5's noisy neighbour: one quiet tenant per isolate at a steady rate,
  * measured alone, next to a neighbour (starter tier) at exactly its limit, and
  * next to the neighbour flooding at FLOOD_FACTOR × its limit from every
- * isolate. Rounds interleave; each kind's median round by quiet p99 is kept.
+ * isolate. Rounds interleave; latencies are pooled over the rounds.
  */
-async function noisyNeighbour(): Promise<{
+async function noisyNeighbour(layout: Layout): Promise<{
+	layout: Layout;
 	runs: NeighbourRun[];
 	quiet_rps_ratio: number;
 	quiet_p99_ratio: number;
@@ -408,63 +483,83 @@ async function noisyNeighbour(): Promise<{
 }> {
 	const variant = VARIANTS.find((v) => v.name === "limiter") as Variant;
 	const script = await bundle(variant.entry, "limiter");
-	const quiet = Array.from({ length: ISOLATES }, (_, i) => ({ tenant: `quiet-${i}`, isolate: i, rps: QUIET_RPS }));
+	const gateway = layout === "split" ? await bundle("bench/workers/do-gateway.ts", "do-gateway") : undefined;
+	const remote = layout === "split" ? await bundle("bench/workers/remote-edge.ts", "remote-edge") : undefined;
+	const quiet: TenantLoad[] = Array.from({ length: ISOLATES }, (_, i) => ({
+		tenant: `quiet-${i}`,
+		isolate: i,
+		rps: QUIET_RPS,
+	}));
+	// The control: the same rate straight to the origin Worker in the same workerd, past no limiter. What
+	// its latency does is what the shared core does, whatever the limiter does.
+	quiet.push({ tenant: "control", isolate: 0, rps: QUIET_RPS, port: ORIGIN_PORT });
 	const neighbour = (factor: number) =>
 		Array.from({ length: ISOLATES }, (_, i) => ({
 			tenant: "noisy",
 			isolate: i,
 			rps: (NEIGHBOUR_LIMIT * factor) / ISOLATES,
+			...(remote ? { port: REMOTE_FIRST_PORT + i } : {}),
 		}));
 	const kinds: [NeighbourRun["name"], TenantLoad[]][] = [
 		["alone", []],
 		["neighbour-at-limit", neighbour(1)],
 		["neighbour-flooding", neighbour(FLOOD_FACTOR)],
 	];
-	const rounds = new Map<NeighbourRun["name"], NeighbourRun[]>();
+	/** Every round's raw figures per kind; latencies are pooled over rounds, so that p99 rests on all samples. */
+	const pooled = new Map<NeighbourRun["name"], { results: TenantResult[]; calls: number; cpu: number }[]>();
 	for (let round = 1; round <= ROUNDS; round++) {
 		for (const [name, extra] of kinds) {
-			console.error(`bench: noisy neighbour, round ${round}/${ROUNDS}, ${name}…`);
+			console.error(`bench: noisy neighbour (${layout}), round ${round}/${ROUNDS}, ${name}…`);
 			// A fresh workerd each time: the neighbour starts with a full bucket, nothing is left over from the last run.
-			const child = await start(variant, script);
+			const child = await start(variant, script, gateway);
+			const second = remote
+				? await startWorkerd("remote-edge", capnpRemote(remote), 0, REMOTE_FIRST_PORT).catch((error) => {
+						child.kill();
+						throw error;
+					})
+				: null;
 			try {
 				await tenantLoads([...quiet, ...extra], WARMUP_S);
-				const callsBefore = await fetch(`http://127.0.0.1:${STATS_PORT}/?tenants=noisy`).then((r) => r.json());
+				const before = (await countCalls(variant, ["noisy"]))?.tenant ?? 0;
 				const cpuBefore = cpuMs(child.pid as number);
 				const results = await tenantLoads([...quiet, ...extra], DURATION_S);
 				const cpu = (cpuMs(child.pid as number) - cpuBefore) / (DURATION_S * 1000);
-				const callsAfter = await fetch(`http://127.0.0.1:${STATS_PORT}/?tenants=noisy`).then((r) => r.json());
-				const quietResults = results.filter((r) => r.tenant !== "noisy");
-				const noisy = results.filter((r) => r.tenant === "noisy");
-				const quietLatencies = quietResults.flatMap((r) => r.latencies);
-				const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
-				const run: NeighbourRun = {
-					name,
-					neighbour_offered_rps: noisy.reduce((sum, r) => sum + r.rps, 0),
-					neighbour_admitted_rps: Number(noisy.reduce((sum, r) => sum + r.admitted_rps, 0).toFixed(1)),
-					quiet_admitted_rps: Number(mean(quietResults.map((r) => r.admitted_rps)).toFixed(1)),
-					quiet_p50_ms: Number(percentile(quietLatencies, 0.5).toFixed(2)),
-					quiet_p99_ms: Number(percentile(quietLatencies, 0.99).toFixed(2)),
-					neighbour_tenant_calls_per_s: Number(
-						(
-							((callsAfter as { tenant: number }).tenant - (callsBefore as { tenant: number }).tenant) /
-							DURATION_S
-						).toFixed(1),
-					),
-					cpu_share: Number(cpu.toFixed(3)),
-				};
-				rounds.set(name, [...(rounds.get(name) ?? []), run]);
+				const calls = ((await countCalls(variant, ["noisy"]))?.tenant ?? 0) - before;
+				pooled.set(name, [...(pooled.get(name) ?? []), { results, calls, cpu }]);
 			} finally {
-				child.kill();
-				await new Promise((resolve) => child.once("exit", resolve));
+				for (const process of [child, second]) {
+					if (!process) continue;
+					process.kill();
+					await new Promise((resolve) => process.once("exit", resolve));
+				}
 			}
 		}
 	}
-	const runs = kinds.map(([name]) => {
-		const all = [...(rounds.get(name) ?? [])].sort((a, b) => a.quiet_p99_ms - b.quiet_p99_ms);
-		return all[Math.floor(all.length / 2)] as NeighbourRun;
+	const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+	const ms = (value: number) => Number(value.toFixed(2));
+	const runs = kinds.map(([name]): NeighbourRun => {
+		const all = pooled.get(name) ?? [];
+		const results = all.flatMap((round) => round.results);
+		const quietResults = results.filter((r) => r.tenant.startsWith("quiet-"));
+		const quietLatencies = quietResults.flatMap((r) => r.latencies);
+		const control = results.filter((r) => r.tenant === "control").flatMap((r) => r.latencies);
+		const noisy = results.filter((r) => r.tenant === "noisy");
+		return {
+			name,
+			neighbour_offered_rps: noisy.reduce((sum, r) => sum + r.rps, 0) / all.length,
+			neighbour_admitted_rps: Number((noisy.reduce((sum, r) => sum + r.admitted_rps, 0) / all.length).toFixed(1)),
+			quiet_admitted_rps: Number(mean(quietResults.map((r) => r.admitted_rps)).toFixed(1)),
+			quiet_p50_ms: ms(percentile(quietLatencies, 0.5)),
+			quiet_p99_ms: ms(percentile(quietLatencies, 0.99)),
+			control_p50_ms: ms(percentile(control, 0.5)),
+			control_p99_ms: ms(percentile(control, 0.99)),
+			neighbour_tenant_calls_per_s: Number((mean(all.map((round) => round.calls)) / DURATION_S).toFixed(1)),
+			cpu_share: Number(mean(all.map((round) => round.cpu)).toFixed(3)),
+		};
 	});
 	const [alone, atLimit, flooding] = runs as [NeighbourRun, NeighbourRun, NeighbourRun];
 	return {
+		layout,
 		runs,
 		quiet_rps_ratio: ratio(flooding.quiet_admitted_rps, alone.quiet_admitted_rps),
 		quiet_p99_ratio: ratio(flooding.quiet_p99_ms, alone.quiet_p99_ms),
@@ -510,7 +605,7 @@ const pass = find("pass-through");
 const limiter = find("limiter");
 const naive = find("naive-do");
 const hono = find("hono-do-store");
-const neighbour = wanted("noisy-neighbour") ? await noisyNeighbour() : null;
+const neighbour = wanted("noisy-neighbour") ? [await noisyNeighbour("shared"), await noisyNeighbour("split")] : null;
 console.error("bench: simulation and memory…");
 const scenarios = await simulate();
 const memory = await measureMemory(100_000, 1_000_000).catch(() => null);
@@ -551,7 +646,7 @@ const results = {
 		quiet_rps_each: QUIET_RPS,
 		neighbour_limit_rps: NEIGHBOUR_LIMIT,
 		flood_factor: FLOOD_FACTOR,
-		...neighbour,
+		layouts: neighbour,
 	},
 	memory: memory && {
 		tenants_seen: memory.tenants,
@@ -575,20 +670,23 @@ console.table(
 	})),
 );
 console.log("ratios:", results.ratios);
-if (neighbour) {
+for (const layout of neighbour ?? []) {
+	console.log(`noisy neighbour, ${layout.layout}:`);
 	console.table(
-		neighbour.runs.map((r) => ({
+		layout.runs.map((r) => ({
 			run: r.name,
 			"neighbour offered/s": r.neighbour_offered_rps,
 			"neighbour admitted/s": r.neighbour_admitted_rps,
 			"quiet admitted/s (each)": r.quiet_admitted_rps,
 			"quiet p50 ms": r.quiet_p50_ms,
 			"quiet p99 ms": r.quiet_p99_ms,
+			"control p50 ms": r.control_p50_ms,
+			"control p99 ms": r.control_p99_ms,
 			"neighbour DO calls/s": r.neighbour_tenant_calls_per_s,
 			"CPU busy": r.cpu_share,
 		})),
 	);
-	const { quiet_rps_ratio, quiet_p99_ratio, quiet_p99_ratio_vs_at_limit } = neighbour;
-	console.log("noisy neighbour:", { quiet_rps_ratio, quiet_p99_ratio, quiet_p99_ratio_vs_at_limit });
+	const { quiet_rps_ratio, quiet_p99_ratio, quiet_p99_ratio_vs_at_limit } = layout;
+	console.log({ quiet_rps_ratio, quiet_p99_ratio, quiet_p99_ratio_vs_at_limit });
 }
 console.log("wrote bench/results.json");
