@@ -5,8 +5,10 @@
  * each in workerd started directly (no wrangler dev proxy, no Miniflare), in
  * front of an origin Worker. Several Worker services bound to the same Durable
  * Object namespaces stand for several isolates; autocannon loads each on its
- * own port. Prints a table and writes bench/results.json, together with the
- * simulation's accuracy and the isolate memory figures.
+ * own port. Then issue 5's noisy neighbour: quiet tenants' rate and latency
+ * alone and beside a tenant flooding at 2× its limit. Prints tables and writes
+ * bench/results.json, together with the simulation's accuracy and the isolate
+ * memory figures.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -18,6 +20,7 @@ import autocannon from "autocannon";
 import { build } from "esbuild";
 import workerd from "workerd";
 import { simulate } from "../sim/run";
+import type { TenantLoad, TenantResult } from "./load";
 import { measureMemory } from "./memory";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -361,86 +364,33 @@ async function measure(variant: Variant): Promise<Run> {
 	}
 }
 
-interface TenantLoad {
-	tenant: string;
-	isolate: number;
-	rps: number;
-	/** Sent straight to this port instead of the isolate's (the control: the origin, no limiter). */
-	port?: number;
-}
-
-interface TenantResult extends TenantLoad {
-	admitted_rps: number;
-	/** Milliseconds from each request's due instant to its response. */
-	latencies: number[];
-}
-
 /**
- * Open-loop traffic at evenly spaced instants, per tenant and isolate, all at
- * once: each tenant's admitted rate and latency (measured from the instant a
- * request was due, so a stalled generator cannot hide a slow server).
- * autocannon's fixed rate sends each second's quota in a burst, which would
- * make every tenant's requests collide at the top of each second.
+ * Runs each group of loads in its own generator process pinned to its CPU,
+ * all starting at the same instant; returns every load's results.
  */
-async function tenantLoads(loads: TenantLoad[], durationS: number): Promise<TenantResult[]> {
-	const agents = new Map<number, Agent>();
-	const agentFor = (port: number) => {
-		let agent = agents.get(port);
-		if (!agent) {
-			agent = new Agent({ keepAlive: true, maxSockets: 64 });
-			agents.set(port, agent);
-		}
-		return agent;
-	};
-	const started = performance.now();
-	const end = started + durationS * 1000;
-	const state = loads.map((l, i) => ({
-		load: l,
-		// Staggered starts, so that tenants of equal rates do not fire in lockstep.
-		next: started + (i * 1000) / l.rps / loads.length,
-		latencies: [] as number[],
-		admitted: 0,
-	}));
-	const inFlight = new Set<Promise<void>>();
-	const send = (s: (typeof state)[number], due: number) => {
-		const done = new Promise<void>((resolve) => {
-			const req = httpRequest(
-				{
-					host: "127.0.0.1",
-					port: s.load.port ?? FIRST_PORT + s.load.isolate,
-					path: "/v1/items",
-					agent: agentFor(s.load.port ?? FIRST_PORT + s.load.isolate),
-					headers: { "x-tenant-id": s.load.tenant },
-				},
-				(res) => {
-					res.resume();
-					res.on("end", () => {
-						s.latencies.push(performance.now() - due);
-						if (res.statusCode === 200) s.admitted += 1;
-						resolve();
-					});
-				},
+async function tenantLoads(groups: { cpu: number; loads: TenantLoad[] }[], durationS: number): Promise<TenantResult[]> {
+	const startAt = Date.now() + 1_500;
+	const outputs = await Promise.all(
+		groups.map(({ cpu, loads }) => {
+			const [command, args] = pinned(cpu, process.execPath, [
+				"--import",
+				"tsx",
+				join(here, "load.ts"),
+				JSON.stringify({ loads, durationS, startAt }),
+			]);
+			const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
+			let out = "";
+			child.stdout?.on("data", (chunk: Buffer) => {
+				out += chunk.toString();
+			});
+			return new Promise<TenantResult[]>((resolve, reject) =>
+				child.once("exit", (code) =>
+					code === 0 ? resolve(JSON.parse(out) as TenantResult[]) : reject(new Error(`load generator exited ${code}`)),
+				),
 			);
-			req.on("error", () => resolve());
-			req.end();
-		});
-		inFlight.add(done);
-		void done.then(() => inFlight.delete(done));
-	};
-	while (performance.now() < end) {
-		const now = performance.now();
-		for (const s of state) {
-			while (s.next <= now && s.next < end) {
-				send(s, s.next);
-				s.next += 1000 / s.load.rps;
-			}
-		}
-		// A timer tick, not a spin: the generator leaves its core to the kernel's network work.
-		await new Promise((resolve) => setTimeout(resolve, 1));
-	}
-	await Promise.all(inFlight);
-	for (const agent of agents.values()) agent.destroy();
-	return state.map((s) => ({ ...s.load, admitted_rps: s.admitted / durationS, latencies: s.latencies }));
+		}),
+	);
+	return outputs.flat();
 }
 
 interface NeighbourRun {
@@ -489,6 +439,7 @@ async function noisyNeighbour(layout: Layout): Promise<{
 		tenant: `quiet-${i}`,
 		isolate: i,
 		rps: QUIET_RPS,
+		port: FIRST_PORT + i,
 	}));
 	// The control: the same rate straight to the origin Worker in the same workerd, past no limiter. What
 	// its latency does is what the shared core does, whatever the limiter does.
@@ -498,7 +449,7 @@ async function noisyNeighbour(layout: Layout): Promise<{
 			tenant: "noisy",
 			isolate: i,
 			rps: (NEIGHBOUR_LIMIT * factor) / ISOLATES,
-			...(remote ? { port: REMOTE_FIRST_PORT + i } : {}),
+			port: (remote ? REMOTE_FIRST_PORT : FIRST_PORT) + i,
 		}));
 	const kinds: [NeighbourRun["name"], TenantLoad[]][] = [
 		["alone", []],
@@ -519,10 +470,19 @@ async function noisyNeighbour(layout: Layout): Promise<{
 					})
 				: null;
 			try {
-				await tenantLoads([...quiet, ...extra], WARMUP_S);
+				// Shared: one generator on the load core. Split: the quiet tenants' generator beside their
+				// workerd (the same load in every run), the neighbour's beside its own workerd.
+				const groups =
+					layout === "shared"
+						? [{ cpu: 0, loads: [...quiet, ...extra] }]
+						: [
+								{ cpu: 1, loads: quiet },
+								{ cpu: 0, loads: extra },
+							].filter((group) => group.loads.length > 0);
+				await tenantLoads(groups, WARMUP_S);
 				const before = (await countCalls(variant, ["noisy"]))?.tenant ?? 0;
 				const cpuBefore = cpuMs(child.pid as number);
-				const results = await tenantLoads([...quiet, ...extra], DURATION_S);
+				const results = await tenantLoads(groups, DURATION_S);
 				const cpu = (cpuMs(child.pid as number) - cpuBefore) / (DURATION_S * 1000);
 				const calls = ((await countCalls(variant, ["noisy"]))?.tenant ?? 0) - before;
 				pooled.set(name, [...(pooled.get(name) ?? []), { results, calls, cpu }]);
