@@ -22,16 +22,23 @@ function manualKv(values: Record<string, string>) {
 	};
 }
 
+/** A cache that has loaded tenant t as growth, whose KV entry now says scale. */
+async function seenAsGrowth() {
+	const clock = new FakeClock();
+	const cache = new TenantConfigCache({ now: clock.now });
+	const kv = manualKv({ "tenant:t": JSON.stringify({ tier: "growth" }) });
+	const first = cache.policyFor(kv, "t", "starter", 30_000);
+	// Two reads, each released: the tier table, then the tenant.
+	await kv.release();
+	await kv.release();
+	expect(await first).toMatchObject({ tier: "growth" });
+	kv.values["tenant:t"] = JSON.stringify({ tier: "scale" });
+	return { clock, cache, kv };
+}
+
 describe("tenant config cache", () => {
 	it("a tenant seen before is served its cached policy while KV is read again in the background", async () => {
-		const clock = new FakeClock();
-		const cache = new TenantConfigCache({ now: clock.now });
-		const kv = manualKv({ "tenant:t": JSON.stringify({ tier: "growth" }) });
-		const first = cache.policyFor(kv, "t", "starter", 30_000);
-		await kv.release();
-		await kv.release();
-		expect(await first).toMatchObject({ tier: "growth" });
-		kv.values["tenant:t"] = JSON.stringify({ tier: "scale" });
+		const { clock, cache, kv } = await seenAsGrowth();
 		clock.advance(31_000);
 		const deferred: Promise<unknown>[] = [];
 		// Answered without waiting for KV, which has not answered yet.
@@ -39,7 +46,6 @@ describe("tenant config cache", () => {
 			tier: "growth",
 		});
 		expect(deferred).toHaveLength(1);
-		// The tier table expired too: two reads, each released.
 		await kv.release();
 		await kv.release();
 		await deferred[0];
@@ -47,14 +53,7 @@ describe("tenant config cache", () => {
 	});
 
 	it("a tenant not seen for longer than the forget window waits for KV", async () => {
-		const clock = new FakeClock();
-		const cache = new TenantConfigCache({ now: clock.now });
-		const kv = manualKv({ "tenant:t": JSON.stringify({ tier: "growth" }) });
-		const first = cache.policyFor(kv, "t", "starter", 30_000);
-		await kv.release();
-		await kv.release();
-		await first;
-		kv.values["tenant:t"] = JSON.stringify({ tier: "scale" });
+		const { clock, cache, kv } = await seenAsGrowth();
 		clock.advance(30_000 + FORGET_AFTER_EXPIRY_MS + 1);
 		const later = cache.policyFor(kv, "t", "starter", 30_000);
 		await kv.release();
