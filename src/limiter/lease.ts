@@ -98,6 +98,9 @@ export const LEASE_MAX_BURST_FRACTION = 0.1;
 /** A TenantBucket holds pool tokens for about this much of its recent grant rate. */
 export const POOL_HORIZON_MS = 500;
 
+/** How long an isolate answers a suspended tenant locally before asking again. */
+export const SUSPENDED_RETRY_MS = 1_000;
+
 /** After a denial the isolate answers locally for at least this long. */
 export const DENY_CACHE_MS = 100;
 

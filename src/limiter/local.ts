@@ -13,7 +13,14 @@
  */
 import type { TenantPolicy } from "../tiers";
 import { type BucketPolicy, type BucketState, fullBucket, take } from "./bucket";
-import { DENY_CACHE_MS, type DenyReason, type LeaseReply, type LeaseRequest, leaseSize } from "./lease";
+import {
+	DENY_CACHE_MS,
+	type DenyReason,
+	type LeaseReply,
+	type LeaseRequest,
+	leaseSize,
+	SUSPENDED_RETRY_MS,
+} from "./lease";
 import { currentRate, newMeter, observe, type RateMeter } from "./rate";
 import { SweepBudget } from "./sweep";
 
@@ -168,7 +175,7 @@ export class LocalLimiter {
 				return this.#refuse(entry, "tenant_rate", Number.POSITIVE_INFINITY);
 			}
 			if (entry.policy.suspended) {
-				return this.#refuse(entry, "suspended", 1_000);
+				return this.#refuse(entry, "suspended", SUSPENDED_RETRY_MS);
 			}
 			if (entry.tokens >= cost && entry.leaseExpiresAt > now) {
 				// Leased tokens were debited globally: spending them is exact even if a later lease was refused.
@@ -284,7 +291,6 @@ export class LocalLimiter {
 				fallbacks: slot?.fallbacks ?? 0,
 			};
 		}
-		entry.lastUsed = now;
 		this.#entries.set(key, entry);
 		this.#lastKey = key;
 		return entry;

@@ -15,6 +15,7 @@ import {
 	POOL_HORIZON_MS,
 	type PoolLeaseReply,
 	type PoolLeaseRequest,
+	SUSPENDED_RETRY_MS,
 } from "./lease";
 import { currentRate, newMeter, observe, type RateMeter } from "./rate";
 
@@ -92,9 +93,6 @@ function capacity(policy: TenantPolicy, leasedOut: number): BucketPolicy {
 
 /** No tenant holds more than this fraction of the pool's burst in reserve. */
 export const POOL_MAX_FRACTION = 0.25;
-
-/** How long an isolate answers a suspended tenant locally before asking again. */
-export const SUSPENDED_RETRY_MS = 1_000;
 
 const ZERO_COUNTERS: TenantCounters = {
 	admitted: 0,
