@@ -5,10 +5,7 @@
  * lookups (a revoked key can keep working there for up to the cache TTL).
  */
 
-/** The part of a KV namespace this module uses. */
-export interface KvReader {
-	get(key: string): Promise<string | null>;
-}
+import type { KvReader } from "./tenant-config";
 
 /** What an issued key maps to. */
 export interface KeyRecord {
@@ -16,21 +13,24 @@ export interface KeyRecord {
 	keyId: string;
 }
 
+function hex(bytes: Uint8Array): string {
+	return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 /** Hex SHA-256 of a key: the only form in which keys are stored. */
 export async function hashKey(key: string): Promise<string> {
-	const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
-	return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+	return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key))));
 }
 
 /** A new key and its id: `lim_<keyId>_<secret>` with 192 random bits of secret. */
 export function newKey(): { keyId: string; key: string } {
 	const bytes = crypto.getRandomValues(new Uint8Array(30));
-	const hex = [...bytes.slice(0, 6)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+	const keyId = hex(bytes.slice(0, 6));
 	const secret = btoa(String.fromCharCode(...bytes.slice(6)))
 		.replace(/\+/g, "-")
 		.replace(/\//g, "_")
 		.replace(/=+$/, "");
-	return { keyId: hex, key: `lim_${hex}_${secret}` };
+	return { keyId, key: `lim_${keyId}_${secret}` };
 }
 
 /** KV key of a key's record. */

@@ -68,7 +68,7 @@ export function identify(source: TenantSource, url: URL, headers: Headers): Iden
 		const ip = headers.get("cf-connecting-ip")?.trim() || "unknown";
 		return { kind: "anonymous", ip, key: `anon:${ip.slice(0, 64)}` };
 	}
-	if (!TENANT_ID.test(tenant)) return { kind: "invalid", reason: "tenant id must match ^[A-Za-z0-9_-]{1,64}$" };
+	if (!TENANT_ID.test(tenant)) return { kind: "invalid", reason: `tenant id must match ${TENANT_ID.source}` };
 	return { kind: "tenant", tenant, key: bucketKey(tenant) };
 }
 
