@@ -45,17 +45,38 @@ function notSeen(id: string): ProblemError {
 
 function tierName(c: AdminContext): string {
 	const name = c.req.param("name") ?? "";
-	if (!TIER_NAME.test(name)) throw badRequest("name: tier names match ^[a-z0-9_-]{1,32}$");
+	if (!TIER_NAME.test(name)) throw badRequest(`name: tier names match ${TIER_NAME.source}`);
 	return name;
 }
 
-/** The custom tiers and overrides as stored (without the built-in ones). */
-async function storedTiers(env: AdminEnv): Promise<Record<string, Tier>> {
+/**
+ * The KV `tiers` entry, read once (admin reads bypass the isolate cache): the
+ * whole table, or why it is unreadable, and the custom tiers and overrides as
+ * stored (none when unreadable, so that a write replaces the bad entry).
+ */
+async function readTiers(env: AdminEnv): Promise<{ table: TierTable | Error; custom: Record<string, Tier> }> {
 	const raw = await env.CONFIG.get(TIERS_KEY);
 	const table = parseTierTable(raw);
-	if (raw === null || table instanceof Error) return {};
+	if (raw === null || table instanceof Error) return { table, custom: {} };
 	const stored = JSON.parse(raw) as Record<string, unknown>;
-	return Object.fromEntries(Object.entries(table).filter(([name]) => Object.hasOwn(stored, name)));
+	return { table, custom: Object.fromEntries(Object.entries(table).filter(([name]) => Object.hasOwn(stored, name))) };
+}
+
+/** A readable tier table, or a 500 that says why the stored one is not. */
+function usable(table: TierTable | Error): TierTable {
+	if (table instanceof Error) {
+		throw new ProblemError({
+			code: "misconfigured",
+			title: "Stored tiers unreadable",
+			status: 500,
+			detail: table.message,
+		});
+	}
+	return table;
+}
+
+async function tierTable(env: AdminEnv): Promise<TierTable> {
+	return usable((await readTiers(env)).table);
 }
 
 function tenantId(c: AdminContext): string {
@@ -65,7 +86,7 @@ function tenantId(c: AdminContext): string {
 			code: "invalid-tenant",
 			title: "Invalid tenant id",
 			status: 400,
-			detail: "tenant id must match ^[A-Za-z0-9_-]{1,64}$",
+			detail: `tenant id must match ${TENANT_ID.source}`,
 		});
 	}
 	return id;
@@ -92,24 +113,10 @@ async function body<T extends v.GenericSchema>(c: AdminContext, schema: T): Prom
 	return result.value;
 }
 
-/** The tier table as stored now (admin reads bypass the isolate cache). */
-async function tierTable(env: AdminEnv): Promise<TierTable> {
-	const table = parseTierTable(await env.CONFIG.get(TIERS_KEY));
-	if (table instanceof Error) {
-		throw new ProblemError({
-			code: "misconfigured",
-			title: "Stored tiers unreadable",
-			status: 500,
-			detail: table.message,
-		});
-	}
-	return table;
-}
-
-async function storedConfig(env: AdminEnv, id: string, tiers?: TierTable): Promise<TenantConfig | null> {
+async function storedConfig(env: AdminEnv, id: string, tiers: TierTable): Promise<TenantConfig | null> {
 	const raw = await env.CONFIG.get(tenantKey(id));
 	if (raw === null) return null;
-	const parsed = parseTenantConfig(raw, tiers ?? (await tierTable(env)));
+	const parsed = parseTenantConfig(raw, tiers);
 	return parsed instanceof Error ? null : parsed;
 }
 
@@ -156,10 +163,10 @@ admin.put("/tenants/:id", async (c) => {
 
 admin.delete("/tenants/:id", async (c) => {
 	const id = tenantId(c);
-	const previous = await storedConfig(c.env, id);
+	const tiers = await tierTable(c.env);
+	const previous = await storedConfig(c.env, id, tiers);
 	await c.env.CONFIG.delete(tenantKey(id));
 	// The bucket goes back to the default tier, at a version newer than the deleted entry.
-	const tiers = await tierTable(c.env);
 	const fallback = policyForTier(runtimeFor(c.env).settings.defaultTier, nextVersion(previous), tiers) as TenantPolicy;
 	await push(c.env, id, fallback);
 	runtimeFor(c.env).configs.forget(id);
@@ -181,11 +188,10 @@ admin.post("/tenants/:id/reset", async (c) => {
 });
 
 admin.get("/tiers", async (c) => {
-	const tiers = await tierTable(c.env);
-	const custom = await storedTiers(c.env);
+	const { table, custom } = await readTiers(c.env);
 	return c.json(
 		Object.fromEntries(
-			Object.entries(tiers).map(([name, tier]) => [
+			Object.entries(usable(table)).map(([name, tier]) => [
 				name,
 				{ ...tier, builtin: Object.hasOwn(BUILTIN_TIERS, name), overridden: Object.hasOwn(custom, name) },
 			]),
@@ -196,7 +202,7 @@ admin.get("/tiers", async (c) => {
 admin.put("/tiers/:name", async (c) => {
 	const name = tierName(c);
 	const tier = await body(c, TierBody);
-	const custom = { ...(await storedTiers(c.env)), [name]: tier };
+	const custom = { ...(await readTiers(c.env)).custom, [name]: tier };
 	await c.env.CONFIG.put(TIERS_KEY, JSON.stringify(custom));
 	runtimeFor(c.env).configs.forgetTiers();
 	return c.json({ name, ...tier, builtin: Object.hasOwn(BUILTIN_TIERS, name) });
@@ -204,7 +210,7 @@ admin.put("/tiers/:name", async (c) => {
 
 admin.delete("/tiers/:name", async (c) => {
 	const name = tierName(c);
-	const custom = await storedTiers(c.env);
+	const { custom } = await readTiers(c.env);
 	if (!Object.hasOwn(custom, name)) {
 		if (Object.hasOwn(BUILTIN_TIERS, name)) throw badRequest(`name: built-in tier ${name} cannot be deleted`);
 		throw new ProblemError({ code: "not-found", title: "Not Found", status: 404, detail: `No tier ${name}.` });
