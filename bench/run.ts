@@ -359,9 +359,14 @@ async function measure(variant: Variant): Promise<Run> {
 			pool_calls_per_admitted: per((c) => c.pool),
 		};
 	} finally {
-		child.kill();
-		await new Promise((resolve) => child.once("exit", resolve));
+		await stop(child);
 	}
+}
+
+/** Ends a workerd and waits until it has gone, so that its ports are free for the next one. */
+async function stop(child: ChildProcess): Promise<void> {
+	child.kill();
+	await new Promise((resolve) => child.once("exit", resolve));
 }
 
 /**
@@ -487,11 +492,8 @@ async function noisyNeighbour(layout: Layout): Promise<{
 				const calls = ((await countCalls(variant, ["noisy"]))?.tenant ?? 0) - before;
 				pooled.set(name, [...(pooled.get(name) ?? []), { results, calls, cpu }]);
 			} finally {
-				for (const process of [child, second]) {
-					if (!process) continue;
-					process.kill();
-					await new Promise((resolve) => process.once("exit", resolve));
-				}
+				await stop(child);
+				if (second) await stop(second);
 			}
 		}
 	}
