@@ -1,12 +1,15 @@
 /**
- * The edge Worker: a Hono app in front of the origin. Routes under
- * `/_limiter/` belong to the limiter; everything else is limited and forwarded.
+ * The edge Worker. Requests under the control prefix `/_limiter/` go to a Hono
+ * app (health and the admin API); everything else is limited and forwarded
+ * straight away, past the router, since that is the path every API request
+ * takes. Both answer errors through one handler.
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { admin } from "./admin/routes";
 import { SettingsError } from "./config/settings";
-import { type AppEnv, limitAndForward } from "./http/limit";
+import { isControlPath } from "./http/control";
+import { limitAndForward } from "./http/limit";
 import { problemResponse } from "./http/problem";
 import { runtimeFor } from "./runtime";
 import { VERSION } from "./version";
@@ -14,9 +17,8 @@ import { VERSION } from "./version";
 export { BurstPool } from "./objects/burst-pool";
 export { TenantBucket } from "./objects/tenant-bucket";
 
-const app = new Hono<AppEnv>();
-
-app.onError((error, c) => {
+/** The one error handler: a problem response, never a stack trace or an internal message. */
+function errorResponse(error: unknown, request: Request): Response {
 	if (error instanceof HTTPException) return error.getResponse();
 	if (error instanceof SettingsError) {
 		console.error(`limiter misconfigured: ${error.message}`);
@@ -27,7 +29,7 @@ app.onError((error, c) => {
 			detail: "The limiter's configuration is invalid; its operator has been told.",
 		});
 	}
-	console.error(`unhandled error on ${c.req.method} ${new URL(c.req.url).pathname}:`, error);
+	console.error(`unhandled error on ${request.method} ${new URL(request.url).pathname}:`, error);
 	return problemResponse(
 		{
 			code: "limiter-unavailable",
@@ -37,16 +39,30 @@ app.onError((error, c) => {
 		},
 		{ "Retry-After": "1" },
 	);
-});
+}
 
-app.get("/_limiter/health", (c) => {
+/** The limiter's own routes, all under the control prefix. */
+const control = new Hono<{ Bindings: Env }>();
+
+control.onError((error, c) => errorResponse(error, c.req.raw));
+
+control.get("/_limiter/health", (c) => {
 	// Validates the settings too: a misconfigured limiter is not healthy.
 	runtimeFor(c.env);
 	return c.json({ status: "ok", version: VERSION });
 });
 
-app.route("/_limiter/admin", admin);
+control.route("/_limiter/admin", admin);
 
-app.all("*", limitAndForward);
+// A disguised or unknown control path is answered here, never forwarded to the origin.
+control.notFound(() =>
+	problemResponse({ code: "not-found", title: "Not Found", status: 404, detail: "No such limiter route." }),
+);
 
-export default app satisfies ExportedHandler<Env>;
+export default {
+	fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+		const url = new URL(request.url);
+		if (isControlPath(url.pathname)) return Promise.resolve(control.fetch(request, env, ctx));
+		return limitAndForward(request, env, ctx, url).catch((error: unknown) => errorResponse(error, request));
+	},
+} satisfies ExportedHandler<Env>;

@@ -2,21 +2,14 @@
  * The limiting route: identify, resolve the tenant's policy, admit locally or
  * lease, then forward to the origin or answer 429.
  */
-import type { Context } from "hono";
 import type { Decision } from "../limiter/local";
 import { type Runtime, runtimeFor } from "../runtime";
 import { ANONYMOUS_TIER, policyForTier, type TenantPolicy } from "../tiers";
-import { isControlPath } from "./control";
 import { parseCost } from "./cost";
 import { type AdvertisedPolicy, rateLimitHeaders, resetSeconds, retryAfterSeconds } from "./headers";
 import { bucketKey, identify } from "./identify";
 import { ProblemError, problemResponse } from "./problem";
 import { forward, OriginUnreachable } from "./proxy";
-
-/** Hono environment of the limiter app. */
-export interface AppEnv {
-	Bindings: Env;
-}
 
 const ANONYMOUS_POLICY = policyForTier(ANONYMOUS_TIER) as TenantPolicy;
 
@@ -62,18 +55,13 @@ export function decisionHeaders(
 	};
 }
 
-/** Handles every request outside the control routes. */
-export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
-	const runtime = runtimeFor(c.env);
+/** Handles every request outside the control prefix (`url` is the request's, parsed once). */
+export async function limitAndForward(request: Request, env: Env, ctx: ExecutionContext, url: URL): Promise<Response> {
+	const runtime = runtimeFor(env);
 	const { settings } = runtime;
-	const request = c.req.raw;
-	const url = new URL(request.url);
-	if (isControlPath(url.pathname)) {
-		throw new ProblemError({ code: "not-found", title: "Not Found", status: 404, detail: "No such limiter route." });
-	}
 	let identity = identify(settings.tenantSource, url, request.headers);
 	if (identity.kind === "api-key") {
-		const owner = await runtime.keys.tenantFor(c.env.CONFIG, identity.apiKey, settings.configTtlMs);
+		const owner = await runtime.keys.tenantFor(env.CONFIG, identity.apiKey, settings.configTtlMs);
 		if (!owner) {
 			throw new ProblemError(
 				{
@@ -110,16 +98,10 @@ export async function limitAndForward(c: Context<AppEnv>): Promise<Response> {
 			detail: `${settings.costHeader} must be an integer from 1 to 10000.`,
 		});
 	}
-	const defer = (work: Promise<unknown>) => c.executionCtx.waitUntil(work);
+	const defer = (work: Promise<unknown>) => ctx.waitUntil(work);
 	const policy =
 		identity.kind === "tenant"
-			? await runtime.configs.policyFor(
-					c.env.CONFIG,
-					identity.tenant,
-					settings.defaultTier,
-					settings.configTtlMs,
-					defer,
-				)
+			? await runtime.configs.policyFor(env.CONFIG, identity.tenant, settings.defaultTier, settings.configTtlMs, defer)
 			: ANONYMOUS_POLICY;
 	const decision = await runtime.limiter.admit(identity.key, policy, cost, defer);
 	const tenant = identity.kind === "tenant" ? identity.tenant : null;

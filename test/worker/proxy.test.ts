@@ -52,6 +52,22 @@ describe("forwarding to the origin", () => {
 	});
 });
 
+describe("response headers the limiter also sends", () => {
+	fakeOrigin(() => {
+		const headers = new Headers({ RateLimit: '"origin";r=1;t=1', "x-origin": "yes" });
+		headers.append("set-cookie", "a=1; Path=/");
+		headers.append("set-cookie", "b=2; Path=/");
+		return new Response("ok", { headers });
+	});
+
+	it("keeps each Set-Cookie apart and replaces the origin's own rate-limit headers", async () => {
+		const res = await exports.default.fetch("https://api.example/v1/items", { headers: tenant });
+		expect(res.headers.getSetCookie()).toEqual(["a=1; Path=/", "b=2; Path=/"]);
+		expect(res.headers.get("x-origin")).toBe("yes");
+		expect(res.headers.get("RateLimit")).toMatch(/^"starter";r=\d+;t=\d+$/);
+	});
+});
+
 describe("origin down", () => {
 	it("answers 502 problem+json without internals", async () => {
 		vi.spyOn(globalThis, "fetch").mockRejectedValue(new TypeError("connect ECONNREFUSED 127.0.0.1:8788"));
