@@ -5,7 +5,7 @@
 
 import { parseTenantSource, type TenantSource } from "../http/identify";
 import type { BucketPolicy } from "../limiter/bucket";
-import type { FailMode } from "../limiter/local";
+import type { FailMode } from "../limiter/failure-policy";
 import { SURGE_POOL, tierByName } from "../tiers";
 
 /** Validated settings. */

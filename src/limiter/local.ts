@@ -12,7 +12,8 @@
  * real ledger in the simulation) and the clock are injected.
  */
 import type { TenantPolicy } from "../tiers";
-import { type BucketPolicy, type BucketState, fullBucket, take } from "./bucket";
+import type { BucketPolicy } from "./bucket";
+import { circuitOpenUntil, type FailMode, fallbackAnswer } from "./failure-policy";
 import {
 	DENY_CACHE_MS,
 	type DenyReason,
@@ -21,8 +22,8 @@ import {
 	leaseSize,
 	SUSPENDED_RETRY_MS,
 } from "./lease";
-import { currentRate, newMeter, observe, type RateMeter } from "./rate";
-import { SweepBudget } from "./sweep";
+import { currentRate, observe } from "./rate";
+import { type Entry, TenantEntries } from "./tenant-entries";
 
 /** Asks the global bucket behind `key` for a lease. */
 export type Grantor = (request: LeaseRequest) => Promise<LeaseReply>;
@@ -72,73 +73,18 @@ export interface LocalLimiterOptions {
 	wait?: (ms: number) => Promise<void>;
 }
 
-/** The failure policy (the `FAIL_MODE` setting). */
-export type FailMode = "open" | "closed" | "local";
-
-interface Entry {
-	policy: TenantPolicy;
-	/** Leased tokens not yet spent. */
-	tokens: number;
-	leaseExpiresAt: number;
-	/** Tokens the global bucket reported left after the last grant. */
-	remoteRemaining: number;
-	denyUntil: number;
-	retryAt: number;
-	reason: DenyReason;
-	pool: BucketPolicy | undefined;
-	demand: RateMeter;
-	/** Cost of requests waiting for the refill in flight. */
-	waiting: number;
-	refill: Promise<void> | null;
-	/** Statistics not yet reported to the bucket. */
-	admitted: number;
-	denied: number;
-	lastUsed: number;
-	/** Size of the last grant, for deciding when to fetch the next lease ahead of time. */
-	lastGrant: number;
-	/** While the bucket is failing: no calls until then (circuit breaker), the failure policy answers. */
-	breakerUntil: number;
-	/** The isolate-alone bucket of `local` failure mode. */
-	fallbackBucket: BucketState | null;
-	/** Fallback decisions not yet reported to the bucket. */
-	fallbacks: number;
-}
-
 /** A new lease is fetched in the background once the current one is down to this fraction. */
 export const PREFETCH_FRACTION = 0.25;
 
 /** Keeps background work alive past the request that started it (`ExecutionContext.waitUntil`). */
 export type Defer = (work: Promise<unknown>) => void;
 
-/**
- * What is left of a tenant that went idle: unspent tokens to hand back and
- * statistics to report on its next call. Small, because an isolate may have
- * seen a great many tenants.
- */
-interface Idle {
-	tokens: number;
-	admitted: number;
-	denied: number;
-	fallbacks: number;
-}
-
-/** An entry is compacted once idle this long (its lease is over by then). */
-export const IDLE_COMPACT_MS = 5_000;
-
 /** The isolate's view of every tenant it serves. */
 export class LocalLimiter {
-	/** Tenants in use; Map order is least recently used first. */
-	readonly #entries = new Map<string, Entry>();
-	/** Tenants gone idle, compacted; least recently used first. */
-	readonly #idle = new Map<string, Idle>();
-	/** Idle entries looked at per request, least recently used first. */
-	readonly #sweepBudget = new SweepBudget(2);
-	/** The key inserted last, i.e. the most recently used. */
-	#lastKey: string | undefined;
+	readonly #entries: TenantEntries;
 	readonly #grantor: Grantor;
 	readonly #now: () => number;
 	readonly #isolateId: string;
-	readonly #maxEntries: number;
 	readonly #failMode: FailMode;
 	readonly #timeoutMs: number;
 	readonly #breakerMs: number;
@@ -148,7 +94,7 @@ export class LocalLimiter {
 		this.#grantor = options.grantor;
 		this.#now = options.now ?? (() => Date.now());
 		this.#isolateId = options.isolateId ?? crypto.randomUUID();
-		this.#maxEntries = options.maxEntries ?? 10_000;
+		this.#entries = new TenantEntries(options.maxEntries ?? 10_000);
 		this.#failMode = options.failMode ?? "local";
 		this.#timeoutMs = options.timeoutMs ?? 50;
 		this.#breakerMs = options.breakerMs ?? 1_000;
@@ -157,7 +103,7 @@ export class LocalLimiter {
 
 	/** Number of tenants currently remembered, in use or idle. */
 	get size(): number {
-		return this.#entries.size + this.#idle.size;
+		return this.#entries.size;
 	}
 
 	/**
@@ -167,7 +113,7 @@ export class LocalLimiter {
 	 * `defer` keeps a lease call alive should the request that started it end first.
 	 */
 	async admit(key: string, policy: TenantPolicy, cost: number, defer?: Defer): Promise<Decision> {
-		const entry = this.#entry(key, policy);
+		const entry = this.#entries.use(key, policy, this.#now());
 		for (;;) {
 			const now = this.#now();
 			if (cost > entry.policy.burst) {
@@ -223,10 +169,9 @@ export class LocalLimiter {
 		}
 	}
 
-	/** Opens the circuit after a failed call (overloaded objects are never retried sooner). */
+	/** Opens the circuit after a failed call. */
 	#trip(entry: Entry, error: unknown): false {
-		const overloaded = (error as { overloaded?: boolean } | null)?.overloaded === true;
-		entry.breakerUntil = this.#now() + this.#breakerMs * (overloaded ? 2 : 1);
+		entry.breakerUntil = circuitOpenUntil(error, this.#now(), this.#breakerMs);
 		return false;
 	}
 
@@ -234,99 +179,17 @@ export class LocalLimiter {
 	#fallback(entry: Entry, cost: number, now: number): Decision {
 		entry.fallbacks += 1;
 		const mode = this.#failMode;
-		if (mode === "open") {
-			entry.admitted += 1;
-			return { allowed: true, policy: entry.policy, remaining: 0, fallback: mode };
-		}
-		if (mode === "closed") {
-			return this.#refuse(entry, "tenant_rate", Math.max(1, entry.breakerUntil - now), mode);
-		}
-		const result = take(entry.fallbackBucket ?? fullBucket(entry.policy, now), entry.policy, now, cost);
-		entry.fallbackBucket = result.state;
-		if (result.taken > 0) {
-			entry.admitted += 1;
-			return { allowed: true, policy: entry.policy, remaining: Math.floor(result.remaining), fallback: mode };
-		}
-		return this.#refuse(entry, "tenant_rate", result.retryAfterMs, mode);
+		const { answer, bucket } = fallbackAnswer(mode, entry.policy, entry.fallbackBucket, cost, now, entry.breakerUntil);
+		entry.fallbackBucket = bucket;
+		if (!answer.allowed) return this.#refuse(entry, "tenant_rate", answer.retryAfterMs, mode);
+		entry.admitted += 1;
+		return { allowed: true, policy: entry.policy, remaining: answer.remaining, fallback: mode };
 	}
 
 	/** A refusal decided here, counted for the bucket's statistics. */
 	#refuse(entry: Entry, reason: DenyReason, retryAfterMs: number, fallback?: FailMode): Decision {
 		entry.denied += 1;
 		return { allowed: false, policy: entry.policy, remaining: 0, reason, retryAfterMs, ...(fallback && { fallback }) };
-	}
-
-	#entry(key: string, policy: TenantPolicy): Entry {
-		const now = this.#now();
-		this.#sweep(now);
-		let entry = this.#entries.get(key);
-		if (entry) {
-			if (policy.version > entry.policy.version) entry.policy = policy;
-			entry.lastUsed = now;
-			// Already the most recently used: skip the re-insert that keeps LRU order.
-			if (key === this.#lastKey) return entry;
-			this.#entries.delete(key);
-		} else {
-			const slot = this.#idle.get(key);
-			if (slot) this.#idle.delete(key);
-			else this.#evictFor(1);
-			entry = {
-				policy,
-				tokens: slot?.tokens ?? 0,
-				leaseExpiresAt: 0,
-				remoteRemaining: policy.burst,
-				denyUntil: 0,
-				retryAt: 0,
-				reason: "tenant_rate",
-				pool: undefined,
-				demand: newMeter(now),
-				waiting: 0,
-				refill: null,
-				admitted: slot?.admitted ?? 0,
-				denied: slot?.denied ?? 0,
-				lastUsed: now,
-				lastGrant: 0,
-				breakerUntil: 0,
-				fallbackBucket: null,
-				fallbacks: slot?.fallbacks ?? 0,
-			};
-		}
-		this.#entries.set(key, entry);
-		this.#lastKey = key;
-		return entry;
-	}
-
-	/**
-	 * Drops the least recently used tenants beyond `maxEntries`, idle ones
-	 * first (their unspent tokens expire unused, which never over-admits).
-	 */
-	#evictFor(incoming: number): void {
-		let excess = this.size + incoming - this.#maxEntries;
-		for (const key of this.#idle.keys()) {
-			if (excess <= 0) return;
-			this.#idle.delete(key);
-			excess -= 1;
-		}
-		for (const [key, entry] of this.#entries) {
-			if (excess <= 0) return;
-			// An entry with a refill in flight has waiters holding it; it goes next time.
-			if (entry.refill) continue;
-			this.#entries.delete(key);
-			excess -= 1;
-		}
-	}
-
-	/** Compacts the least recently used entries that have been idle for a while. */
-	#sweep(now: number): void {
-		let steps = this.#sweepBudget.take(now);
-		for (const [key, entry] of this.#entries) {
-			if (steps-- <= 0 || entry.refill || now - entry.lastUsed < IDLE_COMPACT_MS || entry.denyUntil > now) return;
-			this.#entries.delete(key);
-			if (entry.tokens > 0 || entry.admitted > 0 || entry.denied > 0 || entry.fallbacks > 0) {
-				const { tokens, admitted, denied, fallbacks } = entry;
-				this.#idle.set(key, { tokens, admitted, denied, fallbacks });
-			}
-		}
 	}
 
 	/** Starts the tenant's one refill in flight. */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Cluster, FakeClock } from "../../sim/cluster";
+import type { FailMode } from "../../src/limiter/failure-policy";
 import type { LeaseReply, LeaseRequest } from "../../src/limiter/lease";
-import { type Decision, type FailMode, LocalLimiter } from "../../src/limiter/local";
+import { type Decision, LocalLimiter } from "../../src/limiter/local";
 import { TenantLedger } from "../../src/limiter/tenant-ledger";
 import { policyForTier, type TenantPolicy } from "../../src/tiers";
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../sim/cluster";
 import type { LeaseRequest } from "../../src/limiter/lease";
-import { IDLE_COMPACT_MS, LocalLimiter } from "../../src/limiter/local";
+import { LocalLimiter } from "../../src/limiter/local";
+import { IDLE_COMPACT_MS } from "../../src/limiter/tenant-entries";
 import { policyForTier, type TenantPolicy } from "../../src/tiers";
 
 const starter = policyForTier("starter") as TenantPolicy;

@@ -1,0 +1,152 @@
+/**
+ * The isolate's memory of tenants: an entry per tenant in use, least recently
+ * used first; tenants gone idle compacted to what must not be lost (unspent
+ * tokens to hand back, statistics to report); and a cap on how many are kept.
+ * Pure; the clock is passed in.
+ */
+import type { TenantPolicy } from "../tiers";
+import type { BucketPolicy, BucketState } from "./bucket";
+import type { DenyReason } from "./lease";
+import { newMeter, type RateMeter } from "./rate";
+import { SweepBudget } from "./sweep";
+
+/** One tenant in use: its lease, deny cache, demand, and failure state. */
+export interface Entry {
+	policy: TenantPolicy;
+	/** Leased tokens not yet spent. */
+	tokens: number;
+	leaseExpiresAt: number;
+	/** Tokens the global bucket reported left after the last grant. */
+	remoteRemaining: number;
+	denyUntil: number;
+	retryAt: number;
+	reason: DenyReason;
+	pool: BucketPolicy | undefined;
+	demand: RateMeter;
+	/** Cost of requests waiting for the refill in flight. */
+	waiting: number;
+	refill: Promise<void> | null;
+	/** Statistics not yet reported to the bucket. */
+	admitted: number;
+	denied: number;
+	lastUsed: number;
+	/** Size of the last grant, for deciding when to fetch the next lease ahead of time. */
+	lastGrant: number;
+	/** While the bucket is failing: no calls until then (circuit breaker), the failure policy answers. */
+	breakerUntil: number;
+	/** The isolate-alone bucket of `local` failure mode. */
+	fallbackBucket: BucketState | null;
+	/** Fallback decisions not yet reported to the bucket. */
+	fallbacks: number;
+}
+
+/**
+ * What is left of a tenant that went idle: unspent tokens to hand back and
+ * statistics to report on its next call. Small, because an isolate may have
+ * seen a great many tenants.
+ */
+interface Idle {
+	tokens: number;
+	admitted: number;
+	denied: number;
+	fallbacks: number;
+}
+
+/** An entry is compacted once idle this long (its lease is over by then). */
+export const IDLE_COMPACT_MS = 5_000;
+
+/** Every tenant an isolate remembers, in use or idle. */
+export class TenantEntries {
+	/** Tenants in use; Map order is least recently used first. */
+	readonly #entries = new Map<string, Entry>();
+	/** Tenants gone idle, compacted; least recently used first. */
+	readonly #idle = new Map<string, Idle>();
+	/** Idle entries looked at per request, least recently used first. */
+	readonly #sweepBudget = new SweepBudget(2);
+	/** The key inserted last, i.e. the most recently used. */
+	#lastKey: string | undefined;
+
+	/** @param maxEntries most tenants remembered at once; the least recently used go first. */
+	constructor(readonly maxEntries: number) {}
+
+	/** Number of tenants remembered, in use or idle. */
+	get size(): number {
+		return this.#entries.size + this.#idle.size;
+	}
+
+	/**
+	 * The entry of `key`, made the most recently used; created (from what its
+	 * idle remains kept, if any) when missing. A newer `policy` replaces the entry's.
+	 */
+	use(key: string, policy: TenantPolicy, now: number): Entry {
+		this.#sweep(now);
+		let entry = this.#entries.get(key);
+		if (entry) {
+			if (policy.version > entry.policy.version) entry.policy = policy;
+			entry.lastUsed = now;
+			// Already the most recently used: skip the re-insert that keeps LRU order.
+			if (key === this.#lastKey) return entry;
+			this.#entries.delete(key);
+		} else {
+			const slot = this.#idle.get(key);
+			if (slot) this.#idle.delete(key);
+			else this.#evictFor(1);
+			entry = {
+				policy,
+				tokens: slot?.tokens ?? 0,
+				leaseExpiresAt: 0,
+				remoteRemaining: policy.burst,
+				denyUntil: 0,
+				retryAt: 0,
+				reason: "tenant_rate",
+				pool: undefined,
+				demand: newMeter(now),
+				waiting: 0,
+				refill: null,
+				admitted: slot?.admitted ?? 0,
+				denied: slot?.denied ?? 0,
+				lastUsed: now,
+				lastGrant: 0,
+				breakerUntil: 0,
+				fallbackBucket: null,
+				fallbacks: slot?.fallbacks ?? 0,
+			};
+		}
+		this.#entries.set(key, entry);
+		this.#lastKey = key;
+		return entry;
+	}
+
+	/**
+	 * Drops the least recently used tenants beyond `maxEntries`, idle ones
+	 * first (their unspent tokens expire unused, which never over-admits).
+	 */
+	#evictFor(incoming: number): void {
+		let excess = this.size + incoming - this.maxEntries;
+		for (const key of this.#idle.keys()) {
+			if (excess <= 0) return;
+			this.#idle.delete(key);
+			excess -= 1;
+		}
+		for (const [key, entry] of this.#entries) {
+			if (excess <= 0) return;
+			// An entry with a refill in flight has waiters holding it; it goes next time.
+			if (entry.refill) continue;
+			this.#entries.delete(key);
+			excess -= 1;
+		}
+	}
+
+	/** Compacts the least recently used entries that have been idle for a while. */
+	#sweep(now: number): void {
+		let steps = this.#sweepBudget.take(now);
+		for (const [key, entry] of this.#entries) {
+			if (steps-- <= 0 || entry.refill || now - entry.lastUsed < IDLE_COMPACT_MS || entry.denyUntil > now) return;
+			this.#entries.delete(key);
+			if (entry.tokens > 0 || entry.admitted > 0 || entry.denied > 0 || entry.fallbacks > 0) {
+				const { tokens, admitted, denied, fallbacks } = entry;
+				this.#idle.set(key, { tokens, admitted, denied, fallbacks });
+			}
+		}
+	}
+}
