@@ -146,7 +146,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioOutcome> 
 				}
 				const isolate = isolates[next++ % isolates.length] as LocalLimiter;
 				pending.push(
-					isolate.admit(load.key, load.policy, 1).then((decision) => {
+					Promise.resolve(isolate.admit(load.key, load.policy, 1)).then((decision) => {
 						if (!decision.allowed) return;
 						result.admitted += 1;
 						if (at >= (scenario.windowFromMs ?? 0)) result.windowAdmitted += 1;

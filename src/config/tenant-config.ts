@@ -74,15 +74,16 @@ export class TenantConfigCache {
 	 * last good one, else `defaultTier`. Concurrent misses share one KV read.
 	 * An entry that expired less than FORGET_AFTER_EXPIRY_MS ago is served as it
 	 * is while KV is read again in the background (`defer` keeps that read
-	 * alive), so a busy tenant never waits on KV once it has been seen.
+	 * alive), so a busy tenant never waits on KV once it has been seen: the
+	 * answer is then immediate, not a promise.
 	 */
-	async policyFor(
+	policyFor(
 		kv: KvReader,
 		tenant: string,
 		defaultTier: string,
 		ttlMs: number,
 		defer?: (work: Promise<unknown>) => void,
-	): Promise<TenantPolicy> {
+	): TenantPolicy | Promise<TenantPolicy> {
 		const now = this.#now();
 		this.#sweep(now);
 		let entry = this.#cache.get(tenant);
@@ -101,7 +102,7 @@ export class TenantConfigCache {
 			if (stale) defer?.(current.loading);
 		}
 		if (stale) return current.policy ?? this.#fallback(defaultTier);
-		return (await current.loading) ?? this.#fallback(defaultTier);
+		return current.loading.then((policy) => policy ?? this.#fallback(defaultTier));
 	}
 
 	/**

@@ -107,38 +107,53 @@ export class LocalLimiter {
 	}
 
 	/**
-	 * Decides one request of `cost` tokens for the bucket `key`. Resolves without
-	 * any I/O while the tenant's lease covers it, and fetches the next lease in
-	 * the background before this one runs out. Rejects only if the grantor does.
+	 * Decides one request of `cost` tokens for the bucket `key`. Answers at
+	 * once, without any I/O, while the tenant's lease covers it (or a denial is
+	 * cached, or the failure policy is answering), and fetches the next lease in
+	 * the background before this one runs out; returns a promise only when the
+	 * request has to wait for a lease. Rejects only if the grantor does.
 	 * `defer` keeps a lease call alive should the request that started it end first.
 	 */
-	async admit(key: string, policy: TenantPolicy, cost: number, defer?: Defer): Promise<Decision> {
+	admit(key: string, policy: TenantPolicy, cost: number, defer?: Defer): Decision | Promise<Decision> {
 		const entry = this.#entries.use(key, policy, this.#now());
+		return this.#decide(key, entry, cost, defer) ?? this.#waitAndAdmit(key, entry, cost, defer);
+	}
+
+	/** The decision that needs no lease call, if there is one. */
+	#decide(key: string, entry: Entry, cost: number, defer: Defer | undefined): Decision | undefined {
+		const now = this.#now();
+		if (cost > entry.policy.burst) {
+			// Never admissible, whatever the wait; not cached, so it does not block cheaper requests.
+			return this.#refuse(entry, "tenant_rate", Number.POSITIVE_INFINITY);
+		}
+		if (entry.policy.suspended) {
+			return this.#refuse(entry, "suspended", SUSPENDED_RETRY_MS);
+		}
+		if (entry.tokens >= cost && entry.leaseExpiresAt > now) {
+			// Leased tokens were debited globally: spending them is exact even if a later lease was refused.
+			entry.tokens -= cost;
+			entry.admitted += 1;
+			entry.demand = observe(entry.demand, now, cost);
+			if (!entry.refill && entry.denyUntil <= now && entry.tokens <= entry.lastGrant * PREFETCH_FRACTION) {
+				// Errors surface on the next blocking refill; this one only saves a wait.
+				this.#start(key, entry, 1, true, defer).catch(() => {});
+			}
+			return { allowed: true, policy: entry.policy, remaining: this.#remaining(entry) };
+		}
+		if (entry.denyUntil > now) {
+			entry.denied += 1;
+			return this.#denied(entry, now);
+		}
+		if (entry.breakerUntil > now) return this.#fallback(entry, cost, now);
+		return undefined;
+	}
+
+	/**
+	 * Waits for the tenant's refill in flight (starting one if none is), then
+	 * decides; at the deadline the failure policy answers instead.
+	 */
+	async #waitAndAdmit(key: string, entry: Entry, cost: number, defer: Defer | undefined): Promise<Decision> {
 		for (;;) {
-			const now = this.#now();
-			if (cost > entry.policy.burst) {
-				// Never admissible, whatever the wait; not cached, so it does not block cheaper requests.
-				return this.#refuse(entry, "tenant_rate", Number.POSITIVE_INFINITY);
-			}
-			if (entry.policy.suspended) {
-				return this.#refuse(entry, "suspended", SUSPENDED_RETRY_MS);
-			}
-			if (entry.tokens >= cost && entry.leaseExpiresAt > now) {
-				// Leased tokens were debited globally: spending them is exact even if a later lease was refused.
-				entry.tokens -= cost;
-				entry.admitted += 1;
-				entry.demand = observe(entry.demand, now, cost);
-				if (!entry.refill && entry.denyUntil <= now && entry.tokens <= entry.lastGrant * PREFETCH_FRACTION) {
-					// Errors surface on the next blocking refill; this one only saves a wait.
-					this.#start(key, entry, 1, true, defer).catch(() => {});
-				}
-				return { allowed: true, policy: entry.policy, remaining: this.#remaining(entry) };
-			}
-			if (entry.denyUntil > now) {
-				entry.denied += 1;
-				return this.#denied(entry, now);
-			}
-			if (entry.breakerUntil > now) return this.#fallback(entry, cost, now);
 			entry.waiting += cost;
 			let timer: ReturnType<typeof setTimeout> | undefined;
 			try {
@@ -166,6 +181,8 @@ export class LocalLimiter {
 				if (timer !== undefined) clearTimeout(timer);
 				entry.waiting -= cost;
 			}
+			const decision = this.#decide(key, entry, cost, defer);
+			if (decision) return decision;
 		}
 	}
 

@@ -87,7 +87,7 @@ describe("deadline", () => {
 	it("a request does not wait past the deadline for a hanging object", async () => {
 		const setup = failing("open", "hang");
 		let settled = false;
-		const pending = setup.limiter.admit("anon:1", anonymous, 1).then((d) => {
+		const pending = Promise.resolve(setup.limiter.admit("anon:1", anonymous, 1)).then((d) => {
 			settled = true;
 			return d;
 		});
