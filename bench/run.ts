@@ -563,6 +563,13 @@ const runs: Run[] = selected.map((variant) => {
 	return all[Math.floor(all.length / 2)] as Run;
 });
 const find = (name: VariantName) => runs.find((r) => r.name === name);
+/** The limiter's req/s over `other`'s, round by round: each pair ran back to back, on the same machine state. */
+const roundRatios = (other: VariantName): number[] | null => {
+	const mine = rounds.get("limiter");
+	const theirs = rounds.get(other);
+	if (!mine || !theirs) return null;
+	return mine.map((run, i) => ratio(run.rps, (theirs[i] as Run).rps)).sort((a, b) => a - b);
+};
 const pass = find("pass-through");
 const limiter = find("limiter");
 const naive = find("naive-do");
@@ -586,6 +593,12 @@ const results = {
 		limiter_vs_naive: naive && limiter ? ratio(limiter.rps, naive.rps) : null,
 		limiter_vs_hono: hono && limiter ? ratio(limiter.rps, hono.rps) : null,
 		c1_p50_added_ms: pass && limiter ? Number((limiter.c1_p50_ms - pass.c1_p50_ms).toFixed(3)) : null,
+		/** Every round's ratio, sorted: how far the machine's noise moves the medians above. */
+		rounds: {
+			limiter_vs_pass: roundRatios("pass-through"),
+			limiter_vs_naive: roundRatios("naive-do"),
+			limiter_vs_hono: roundRatios("hono-do-store"),
+		},
 	},
 	accuracy: {
 		scenarios: scenarios.map((s) => ({
