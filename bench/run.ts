@@ -42,6 +42,7 @@ const QUIET_RPS = Number(process.env.BENCH_QUIET_RPS ?? 50);
 const FLOOD_FACTOR = Number(process.env.BENCH_FLOOD_FACTOR ?? 2);
 /** The neighbour's tier (bench/workers/kv.js): starter, 300/s. */
 const NEIGHBOUR_LIMIT = 300;
+/** The first process's ports: its origin, then its edge isolates; the stats reader and gateway at the top of the hundred. */
 const ORIGIN_PORT = 9300;
 /** The noisy-neighbour run's second process: its origin, its edge isolates, and the gateway it leases through. */
 const REMOTE_ORIGIN_PORT = 9500;
@@ -49,6 +50,8 @@ const REMOTE_FIRST_PORT = 9501;
 const GATEWAY_PORT = 9398;
 const STATS_PORT = 9399;
 const FIRST_PORT = 9301;
+/** The paired run's second process: the same layout a few hundred ports up. */
+const PAIRED_ORIGIN_PORT = 9600;
 const COMPATIBILITY_DATE = "2026-10-01";
 
 type VariantName = "pass-through" | "limiter" | "naive-do" | "hono-do-store";
@@ -132,9 +135,10 @@ const edgeVars = (originPort: number) => [
 /**
  * A workerd config: origin, KV, the objects' service, N edge services, and the
  * stats reader; with `gateway`, also the TenantBucket namespace over HTTP.
+ * Ports count up from `originPort` as ORIGIN_PORT's do.
  */
-function capnp(variant: Variant, script: string, gateway?: string): string {
-	const vars = edgeVars(ORIGIN_PORT).slice(0, variant.kv ? 4 : 3);
+function capnp(variant: Variant, script: string, gateway?: string, originPort = ORIGIN_PORT): string {
+	const vars = edgeVars(originPort).slice(0, variant.kv ? 4 : 3);
 	const objects = (service: string | null) =>
 		Object.entries(variant.objects).map(
 			([binding, className]) =>
@@ -163,9 +167,9 @@ function capnp(variant: Variant, script: string, gateway?: string): string {
 		),
 	];
 	const sockets = [
-		socket("origin", ORIGIN_PORT),
-		socket("stats", STATS_PORT),
-		...Array.from({ length: ISOLATES }, (_, i) => socket(`edge-${i}`, FIRST_PORT + i)),
+		socket("origin", originPort),
+		socket("stats", originPort + (STATS_PORT - ORIGIN_PORT)),
+		...Array.from({ length: ISOLATES }, (_, i) => socket(`edge-${i}`, originPort + (FIRST_PORT - ORIGIN_PORT) + i)),
 	];
 	if (gateway) {
 		services.push(simpleWorker("do-gateway", gateway, objects("objects")));
@@ -215,10 +219,15 @@ function pinned(cpu: number, command: string, args: string[]): [string, string[]
 		: [command, args];
 }
 
-async function start(variant: Variant, script: string, gateway?: string): Promise<ChildProcess> {
+async function start(
+	variant: Variant,
+	script: string,
+	gateway?: string,
+	originPort = ORIGIN_PORT,
+): Promise<ChildProcess> {
 	rmSync(storageDir(variant), { recursive: true, force: true });
 	mkdirSync(storageDir(variant), { recursive: true });
-	return startWorkerd(variant.name, capnp(variant, script, gateway), 1, FIRST_PORT);
+	return startWorkerd(variant.name, capnp(variant, script, gateway, originPort), 1, originPort + 1);
 }
 
 /** Writes `text` as a workerd config and serves it on `cpu` until the edge on `port` answers. */
@@ -263,12 +272,17 @@ interface Load {
 	other: number;
 }
 
-async function load(durationS: number, connections = CONNECTIONS, overallRate?: number): Promise<Load> {
+async function load(
+	durationS: number,
+	connections = CONNECTIONS,
+	overallRate?: number,
+	firstPort = FIRST_PORT,
+): Promise<Load> {
 	const perIsolate = Math.max(1, Math.floor(connections / ISOLATES));
 	const results = await Promise.all(
 		Array.from({ length: ISOLATES }, (_, i) =>
 			autocannon({
-				url: `http://127.0.0.1:${FIRST_PORT + i}/v1/items`,
+				url: `http://127.0.0.1:${firstPort + i}/v1/items`,
 				connections: perIsolate,
 				duration: durationS,
 				...(overallRate ? { overallRate: overallRate / ISOLATES } : {}),
@@ -367,6 +381,48 @@ async function measure(variant: Variant): Promise<Run> {
 async function stop(child: ChildProcess): Promise<void> {
 	child.kill();
 	await new Promise((resolve) => child.once("exit", resolve));
+}
+
+/**
+ * The pass-through Worker and the limiter at the same time: two workerd
+ * processes pinned to the same core, each loaded by its own closed-loop
+ * generator. Whatever the machine does (here its speed drifts by ±25 %
+ * between back-to-back runs), it does to both, so their workerd CPU per
+ * request compares to within a few per cent. Returns each round's
+ * limiter / pass-through CPU per request, sorted.
+ */
+async function paired(): Promise<number[]> {
+	const pass = VARIANTS.find((v) => v.name === "pass-through") as Variant;
+	const limiter = VARIANTS.find((v) => v.name === "limiter") as Variant;
+	const passScript = await bundle(pass.entry, pass.name);
+	const limiterScript = await bundle(limiter.entry, limiter.name);
+	const costs: number[] = [];
+	for (let round = 1; round <= ROUNDS; round++) {
+		console.error(`bench: paired, round ${round}/${ROUNDS}: pass-through and limiter at once, on one core…`);
+		const children = [
+			await start(pass, passScript),
+			await start(limiter, limiterScript, undefined, PAIRED_ORIGIN_PORT),
+		] as const;
+		try {
+			const both = (durationS: number) =>
+				Promise.all([
+					load(durationS),
+					load(durationS, CONNECTIONS, undefined, PAIRED_ORIGIN_PORT + (FIRST_PORT - ORIGIN_PORT)),
+				]);
+			await both(WARMUP_S);
+			const before = children.map((child) => cpuMs(child.pid as number));
+			const served = await both(DURATION_S);
+			const perRequest = children.map(
+				(child, i) =>
+					(cpuMs(child.pid as number) - (before[i] as number)) /
+					Math.max(1, (served[i] as Load).ok + (served[i] as Load).other),
+			);
+			costs.push(ratio(perRequest[1] as number, perRequest[0] as number));
+		} finally {
+			for (const child of children) await stop(child);
+		}
+	}
+	return costs.sort((a, b) => a - b);
 }
 
 /**
@@ -574,6 +630,7 @@ const pass = find("pass-through");
 const limiter = find("limiter");
 const naive = find("naive-do");
 const hono = find("hono-do-store");
+const pairedCosts = wanted("paired") ? await paired() : null;
 const neighbour = wanted("noisy-neighbour") ? [await noisyNeighbour("shared"), await noisyNeighbour("split")] : null;
 console.error("bench: simulation and memory…");
 const scenarios = await simulate();
@@ -599,6 +656,13 @@ const results = {
 			limiter_vs_naive: roundRatios("naive-do"),
 			limiter_vs_hono: roundRatios("hono-do-store"),
 		},
+	},
+	paired: pairedCosts && {
+		rounds: pairedCosts.length,
+		/** Each round's limiter / pass-through workerd CPU per request, sorted. */
+		limiter_cpu_vs_pass_rounds: pairedCosts,
+		/** The median round's, inverted: the limiter's throughput as a share of the pass-through's on a CPU-bound core. */
+		limiter_vs_pass: ratio(1, pairedCosts[Math.floor(pairedCosts.length / 2)] as number),
 	},
 	accuracy: {
 		scenarios: scenarios.map((s) => ({
@@ -645,6 +709,7 @@ console.table(
 	})),
 );
 console.log("ratios:", results.ratios);
+if (results.paired) console.log("paired (same core, same time):", results.paired);
 for (const layout of neighbour ?? []) {
 	console.log(`noisy neighbour, ${layout.layout}:`);
 	console.table(
