@@ -5,10 +5,11 @@
  * each in workerd started directly (no wrangler dev proxy, no Miniflare), in
  * front of an origin Worker. Several Worker services bound to the same Durable
  * Object namespaces stand for several isolates; autocannon loads each on its
- * own port. Then issue 5's noisy neighbour: quiet tenants' rate and latency
- * alone and beside a tenant flooding at 2× its limit. Prints tables and writes
- * bench/results.json, together with the simulation's accuracy and the isolate
- * memory figures.
+ * own port. Then the paired run: pass-through and limiter at the same time on
+ * one core, their CPU per request compared. Then issue 5's noisy neighbour:
+ * quiet tenants' rate and latency alone and beside a tenant flooding at 2× its
+ * limit. Prints tables and writes bench/results.json, together with the
+ * simulation's accuracy and the isolate memory figures.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -399,11 +400,9 @@ async function paired(): Promise<number[]> {
 	const costs: number[] = [];
 	for (let round = 1; round <= ROUNDS; round++) {
 		console.error(`bench: paired, round ${round}/${ROUNDS}: pass-through and limiter at once, on one core…`);
-		const children = [
-			await start(pass, passScript),
-			await start(limiter, limiterScript, undefined, PAIRED_ORIGIN_PORT),
-		] as const;
+		const children = [await start(pass, passScript)];
 		try {
+			children.push(await start(limiter, limiterScript, undefined, PAIRED_ORIGIN_PORT));
 			const both = (durationS: number) =>
 				Promise.all([
 					load(durationS),
