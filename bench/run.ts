@@ -11,7 +11,7 @@
  * limit. Prints tables and writes bench/results.json, together with the
  * simulation's accuracy and the isolate memory figures.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { cpus } from "node:os";
@@ -54,8 +54,14 @@ const FIRST_PORT = 9301;
 /** The paired run's second process: the same layout a few hundred ports up. */
 const PAIRED_ORIGIN_PORT = 9600;
 const COMPATIBILITY_DATE = "2026-10-01";
+/**
+ * With a git ref, the paired run compares the limiter as it was there with the
+ * working tree's, instead of the pass-through Worker with the limiter: how a
+ * change moves CPU per request, measured past the machine's drift.
+ */
+const BASE_REF = process.env.BENCH_BASE;
 
-type VariantName = "pass-through" | "limiter" | "naive-do" | "hono-do-store";
+type VariantName = "pass-through" | "limiter" | "naive-do" | "hono-do-store" | "limiter-base";
 
 interface Variant {
 	name: VariantName;
@@ -83,10 +89,12 @@ interface Run {
 	pool_calls_per_admitted: number | null;
 }
 
-async function bundle(entry: string, name: string): Promise<string> {
+/** Bundles `entry` (relative to `from`, the checkout by default); packages come from the checkout's node_modules. */
+async function bundle(entry: string, name: string, from = root): Promise<string> {
 	const outfile = join(buildDir, `${name}.js`);
 	await build({
-		entryPoints: [join(root, entry)],
+		entryPoints: [join(from, entry)],
+		nodePaths: [join(root, "node_modules")],
 		outfile,
 		bundle: true,
 		format: "esm",
@@ -384,23 +392,38 @@ async function stop(child: ChildProcess): Promise<void> {
 	await new Promise((resolve) => child.once("exit", resolve));
 }
 
+/** The limiter's `src/` as it is at `ref`, extracted under the build directory; returns the directory it is in. */
+function sourceAt(ref: string): string {
+	const dir = join(buildDir, "base");
+	rmSync(dir, { recursive: true, force: true });
+	mkdirSync(dir, { recursive: true });
+	const archive = spawnSync("git", ["-C", root, "archive", "--format=tar", ref, "src"], { maxBuffer: 1 << 30 });
+	if (archive.status !== 0) throw new Error(`git archive ${ref}: ${archive.stderr.toString().trim()}`);
+	const untar = spawnSync("tar", ["-x", "-C", dir], { input: archive.stdout });
+	if (untar.status !== 0) throw new Error(`tar: ${untar.stderr.toString().trim()}`);
+	return dir;
+}
+
 /**
- * The pass-through Worker and the limiter at the same time: two workerd
- * processes pinned to the same core, each loaded by its own closed-loop
- * generator. Whatever the machine does (here its speed drifts by ±25 %
- * between back-to-back runs), it does to both, so their workerd CPU per
- * request compares to within a few per cent. Returns each round's
- * limiter / pass-through CPU per request, sorted.
+ * The pass-through Worker (with BENCH_BASE, the limiter at that ref) and the
+ * limiter at the same time: two workerd processes pinned to the same core,
+ * each loaded by its own closed-loop generator. Whatever the machine does
+ * (here its speed drifts by ±25 % between back-to-back runs), it does to both,
+ * so their workerd CPU per request compares to within a few per cent. Returns
+ * each round's limiter / baseline CPU per request, sorted.
  */
 async function paired(): Promise<number[]> {
-	const pass = VARIANTS.find((v) => v.name === "pass-through") as Variant;
 	const limiter = VARIANTS.find((v) => v.name === "limiter") as Variant;
-	const passScript = await bundle(pass.entry, pass.name);
+	const pass = VARIANTS.find((v) => v.name === "pass-through") as Variant;
+	const baseline: Variant = BASE_REF ? { ...limiter, name: "limiter-base" } : pass;
+	const baselineScript = BASE_REF
+		? await bundle(limiter.entry, baseline.name, sourceAt(BASE_REF))
+		: await bundle(pass.entry, pass.name);
 	const limiterScript = await bundle(limiter.entry, limiter.name);
 	const costs: number[] = [];
 	for (let round = 1; round <= ROUNDS; round++) {
-		console.error(`bench: paired, round ${round}/${ROUNDS}: pass-through and limiter at once, on one core…`);
-		const children = [await start(pass, passScript)];
+		console.error(`bench: paired, round ${round}/${ROUNDS}: ${baseline.name} and limiter at once, on one core…`);
+		const children = [await start(baseline, baselineScript)];
 		try {
 			children.push(await start(limiter, limiterScript, undefined, PAIRED_ORIGIN_PORT));
 			const both = (durationS: number) =>
@@ -657,11 +680,12 @@ const results = {
 		},
 	},
 	paired: pairedCosts && {
+		against: BASE_REF ? `limiter at ${BASE_REF}` : "pass-through",
 		rounds: pairedCosts.length,
-		/** Each round's limiter / pass-through workerd CPU per request, sorted. */
-		limiter_cpu_vs_pass_rounds: pairedCosts,
-		/** The median round's, inverted: the limiter's throughput as a share of the pass-through's on a CPU-bound core. */
-		limiter_vs_pass: ratio(1, pairedCosts[Math.floor(pairedCosts.length / 2)] as number),
+		/** Each round's limiter / baseline workerd CPU per request, sorted. */
+		limiter_cpu_ratio_rounds: pairedCosts,
+		/** The median round's, inverted: the limiter's throughput as a share of the baseline's on a CPU-bound core. */
+		limiter_throughput_ratio: ratio(1, pairedCosts[Math.floor(pairedCosts.length / 2)] as number),
 	},
 	accuracy: {
 		scenarios: scenarios.map((s) => ({
