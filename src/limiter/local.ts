@@ -115,13 +115,13 @@ export class LocalLimiter {
 	 * `defer` keeps a lease call alive should the request that started it end first.
 	 */
 	admit(key: string, policy: TenantPolicy, cost: number, defer?: Defer): Decision | Promise<Decision> {
-		const entry = this.#entries.use(key, policy, this.#now());
-		return this.#decide(key, entry, cost, defer) ?? this.#waitAndAdmit(key, entry, cost, defer);
+		const now = this.#now();
+		const entry = this.#entries.use(key, policy, now);
+		return this.#decide(key, entry, cost, now, defer) ?? this.#waitAndAdmit(key, entry, cost, defer);
 	}
 
 	/** The decision that needs no lease call, if there is one. */
-	#decide(key: string, entry: Entry, cost: number, defer: Defer | undefined): Decision | undefined {
-		const now = this.#now();
+	#decide(key: string, entry: Entry, cost: number, now: number, defer: Defer | undefined): Decision | undefined {
 		if (cost > entry.policy.burst) {
 			// Never admissible, whatever the wait; not cached, so it does not block cheaper requests.
 			return this.#refuse(entry, "tenant_rate", Number.POSITIVE_INFINITY);
@@ -171,17 +171,19 @@ export class LocalLimiter {
 					deadline.then(() => false),
 				]);
 				if (!answered) {
-					if (entry.breakerUntil <= this.#now()) entry.breakerUntil = this.#now() + this.#breakerMs;
+					const now = this.#now();
+					// Missing the deadline opens the circuit as a failure does, unless a failure already opened it.
+					if (entry.breakerUntil <= now) entry.breakerUntil = circuitOpenUntil(null, now, this.#breakerMs);
 					// A hanging call is abandoned (it may still land its tokens); the next probe makes a new one.
 					if (entry.refill === refill) entry.refill = null;
-					return this.#fallback(entry, cost, this.#now());
+					return this.#fallback(entry, cost, now);
 				}
 			} finally {
 				// A timer left running would hold this request's state until it fires.
 				if (timer !== undefined) clearTimeout(timer);
 				entry.waiting -= cost;
 			}
-			const decision = this.#decide(key, entry, cost, defer);
+			const decision = this.#decide(key, entry, cost, this.#now(), defer);
 			if (decision) return decision;
 		}
 	}
