@@ -127,6 +127,8 @@ const simpleWorker = (name: string, file: string, bindings: string[] = []) =>
 	`(name = ${JSON.stringify(name)}, worker = (modules = [(name = "${name}.js", esModule = ${embed(file)})], compatibilityDate = "${COMPATIBILITY_DATE}", bindings = [${bindings.join(", ")}]))`;
 const config = (services: string[], sockets: string[]) =>
 	`using Workerd = import "/workerd/workerd.capnp";\nconst config :Workerd.Config = (\n  services = [\n    ${services.join(",\n    ")}\n  ],\n  sockets = [\n    ${sockets.join(",\n    ")}\n  ]\n);\n`;
+/** The first edge isolate's port of a process whose origin listens on `originPort`; the others follow. */
+const firstEdgePort = (originPort: number) => originPort + (FIRST_PORT - ORIGIN_PORT);
 const socket = (name: string, port: number) =>
 	`(name = ${JSON.stringify(name)}, address = "127.0.0.1:${port}", http = (), service = ${JSON.stringify(name)})`;
 
@@ -178,7 +180,7 @@ function capnp(variant: Variant, script: string, gateway?: string, originPort = 
 	const sockets = [
 		socket("origin", originPort),
 		socket("stats", originPort + (STATS_PORT - ORIGIN_PORT)),
-		...Array.from({ length: ISOLATES }, (_, i) => socket(`edge-${i}`, originPort + (FIRST_PORT - ORIGIN_PORT) + i)),
+		...Array.from({ length: ISOLATES }, (_, i) => socket(`edge-${i}`, firstEdgePort(originPort) + i)),
 	];
 	if (gateway) {
 		services.push(simpleWorker("do-gateway", gateway, objects("objects")));
@@ -236,7 +238,7 @@ async function start(
 ): Promise<ChildProcess> {
 	rmSync(storageDir(variant), { recursive: true, force: true });
 	mkdirSync(storageDir(variant), { recursive: true });
-	return startWorkerd(variant.name, capnp(variant, script, gateway, originPort), 1, originPort + 1);
+	return startWorkerd(variant.name, capnp(variant, script, gateway, originPort), 1, firstEdgePort(originPort));
 }
 
 /** Writes `text` as a workerd config and serves it on `cpu` until the edge on `port` answers. */
@@ -427,10 +429,7 @@ async function paired(): Promise<number[]> {
 		try {
 			children.push(await start(limiter, limiterScript, undefined, PAIRED_ORIGIN_PORT));
 			const both = (durationS: number) =>
-				Promise.all([
-					load(durationS),
-					load(durationS, CONNECTIONS, undefined, PAIRED_ORIGIN_PORT + (FIRST_PORT - ORIGIN_PORT)),
-				]);
+				Promise.all([load(durationS), load(durationS, CONNECTIONS, undefined, firstEdgePort(PAIRED_ORIGIN_PORT))]);
 			await both(WARMUP_S);
 			const before = children.map((child) => cpuMs(child.pid as number));
 			const served = await both(DURATION_S);
