@@ -1,7 +1,7 @@
 /**
  * The noisy-neighbour benchmark's load generator, run as its own process so
  * that each load can be pinned to the core it should disturb (or not):
- * `node --import tsx bench/load.ts '{"loads":[…],"durationS":10,"startAt":…}'`
+ * `node --import tsx bench/load.ts '{"loads":[…],"durationS":10,"warmupS":5,"startAt":…}'`
  * prints each load's results as JSON.
  */
 import { Agent, request as httpRequest } from "node:http";
@@ -27,8 +27,22 @@ export interface TenantResult extends TenantLoad {
  * due, so a stalled generator cannot hide a slow server). autocannon's fixed
  * rate sends each second's quota in a burst, which would make every tenant's
  * requests collide at the top of each second.
+ *
+ * The first `warmupS` seconds are sent but not recorded: a fresh generator's
+ * first second (new connections, code not yet optimised) stalls every tenant
+ * at once by tens of milliseconds, which is the generator's start, not the
+ * server's steady state, and alone would make up a 10-second run's p99.
+ *
+ * With `tickMs`, requests go out in batches every `tickMs` (each still timed
+ * from its due instant): far fewer wake-ups, for a load whose latency is not
+ * what is measured, such as a flood.
  */
-export async function tenantLoads(loads: TenantLoad[], durationS: number): Promise<TenantResult[]> {
+export async function tenantLoads(
+	loads: TenantLoad[],
+	durationS: number,
+	warmupS = 0,
+	tickMs = 0,
+): Promise<TenantResult[]> {
 	const agents = new Map<number, Agent>();
 	const agentFor = (port: number) => {
 		let agent = agents.get(port);
@@ -39,7 +53,8 @@ export async function tenantLoads(loads: TenantLoad[], durationS: number): Promi
 		return agent;
 	};
 	const started = performance.now();
-	const end = started + durationS * 1000;
+	const measureFrom = started + warmupS * 1000;
+	const end = measureFrom + durationS * 1000;
 	const state = loads.map((l, i) => ({
 		load: l,
 		// Staggered starts, so that tenants of equal rates do not fire in lockstep.
@@ -49,6 +64,7 @@ export async function tenantLoads(loads: TenantLoad[], durationS: number): Promi
 	}));
 	const inFlight = new Set<Promise<void>>();
 	const send = (s: (typeof state)[number], due: number) => {
+		const measured = due >= measureFrom;
 		const done = new Promise<void>((resolve) => {
 			const req = httpRequest(
 				{
@@ -61,8 +77,10 @@ export async function tenantLoads(loads: TenantLoad[], durationS: number): Promi
 				(res) => {
 					res.resume();
 					res.on("end", () => {
-						s.latencies.push(performance.now() - due);
-						if (res.statusCode === 200) s.admitted += 1;
+						if (measured) {
+							s.latencies.push(performance.now() - due);
+							if (res.statusCode === 200) s.admitted += 1;
+						}
 						resolve();
 					});
 				},
@@ -81,8 +99,10 @@ export async function tenantLoads(loads: TenantLoad[], durationS: number): Promi
 				s.next += 1000 / s.load.rps;
 			}
 		}
-		// A timer tick, not a spin: the generator leaves its core to the kernel's network work.
-		await new Promise((resolve) => setTimeout(resolve, 1));
+		// Asleep until the next request is due (or the next tick): a timer wake-up costs this machine
+		// ~0.5 ms of CPU, five times a request's own cost, and the generator must not crowd its core.
+		const due = tickMs > 0 ? now + tickMs : Math.min(end, ...state.map((s) => s.next));
+		await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.floor(due - performance.now()))));
 	}
 	await Promise.all(inFlight);
 	for (const agent of agents.values()) agent.destroy();
@@ -90,12 +110,14 @@ export async function tenantLoads(loads: TenantLoad[], durationS: number): Promi
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-	const { loads, durationS, startAt } = JSON.parse(process.argv[2] ?? "{}") as {
+	const { loads, durationS, warmupS, tickMs, startAt } = JSON.parse(process.argv[2] ?? "{}") as {
 		loads: TenantLoad[];
 		durationS: number;
+		warmupS: number;
+		tickMs?: number;
 		startAt: number;
 	};
 	// Generators of one run start together, whichever was spawned first.
 	await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())));
-	process.stdout.write(JSON.stringify(await tenantLoads(loads, durationS)));
+	process.stdout.write(JSON.stringify(await tenantLoads(loads, durationS, warmupS, tickMs)));
 }
