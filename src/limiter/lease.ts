@@ -56,6 +56,11 @@ export interface LeaseReply {
 	policy: TenantPolicy;
 	/** On a `surge_pool` denial: the pool's policy, to advertise to the client. */
 	pool?: BucketPolicy;
+	/**
+	 * How long the isolate waits before asking again once this grant is spent, if
+	 * the grant emptied the bucket (see {@link drainedPaceMs}). @default DENY_CACHE_MS
+	 */
+	paceMs?: number;
 }
 
 /** A TenantBucket's request to the BurstPool. */
@@ -103,6 +108,27 @@ export const SUSPENDED_RETRY_MS = 1_000;
 
 /** After a denial the isolate answers locally for at least this long. */
 export const DENY_CACHE_MS = 100;
+
+/** A drained tenant's isolates together ask its bucket about this often per second, however many they are… */
+export const DRAINED_CALLS_PER_S = 10;
+
+/** …as long as none of them waits longer than this between asks. */
+export const MAX_DRAINED_PACE_MS = 1_000;
+
+/**
+ * How long each isolate of a tenant whose bucket is empty waits between calls,
+ * given how many isolates are asking: one isolate every DENY_CACHE_MS, several
+ * proportionally longer, so that a flood spread over many isolates costs its
+ * Durable Object about DRAINED_CALLS_PER_S calls a second instead of ten per
+ * isolate. Waiting loses nothing: the refill stays in the bucket for the next grant.
+ * @example drainedPaceMs(1) // 100
+ * @example drainedPaceMs(4) // 400
+ * @example drainedPaceMs(50) // 1000
+ */
+export function drainedPaceMs(activeIsolates: number): number {
+	const spread = (Math.max(1, activeIsolates) * 1000) / DRAINED_CALLS_PER_S;
+	return Math.min(MAX_DRAINED_PACE_MS, Math.max(DENY_CACHE_MS, spread));
+}
 
 /**
  * How many tokens to ask for: about 100 ms of the isolate's recent demand, or a

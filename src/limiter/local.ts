@@ -270,13 +270,14 @@ export class LocalLimiter {
 			entry.lastGrant = reply.granted;
 			entry.leaseExpiresAt = after + reply.ttlMs;
 			if (reply.remaining < 1 && reply.granted < want) {
-				// The grant emptied the bucket: once it is spent, the isolate denies locally for a while instead of
-				// asking an empty bucket again, so a tenant over its limit costs one call per isolate per
-				// DENY_CACHE_MS, granted or denied. Refill meanwhile stays in the bucket for the next lease.
+				// The grant emptied the bucket: once it is spent, the isolate denies locally for as long as the
+				// bucket paces its callers instead of asking an empty bucket again, so a tenant over its limit costs
+				// one call per isolate per pace, granted or denied. Refill meanwhile stays in the bucket for the next lease.
+				const pace = Math.max(DENY_CACHE_MS, reply.paceMs ?? 0);
 				entry.reason = "tenant_rate";
 				entry.pool = undefined;
-				entry.retryAt = after + DENY_CACHE_MS;
-				entry.denyUntil = after + DENY_CACHE_MS;
+				entry.retryAt = after + pace;
+				entry.denyUntil = after + pace;
 			}
 		} else {
 			entry.reason = reply.reason ?? "tenant_rate";

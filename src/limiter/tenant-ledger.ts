@@ -8,6 +8,7 @@
 import { SURGE_POOL, type TenantPolicy } from "../tiers";
 import { type BucketPolicy, type BucketState, credit, fullBucket, msUntil, refill } from "./bucket";
 import {
+	drainedPaceMs,
 	LEASE_MAX_BURST_FRACTION,
 	LEASE_TTL_MS,
 	type LeaseReply,
@@ -79,6 +80,9 @@ export interface TenantLedgerDeps {
  */
 export const LEASE_GRACE_MS = 1_000;
 
+/** An isolate counts as one of the tenant's callers for this long after its last call. */
+export const CALLER_ACTIVE_MS = 1_000;
+
 /** Tokens in leases the bucket still counts as out. */
 function reserved(state: TenantLedgerState, now: number): number {
 	let total = 0;
@@ -114,6 +118,8 @@ export class TenantLedger {
 	#poolBurst: number = SURGE_POOL.burst;
 	/** The pool's last refusal, remembered until its retry time so that a refused tenant does not hammer it. */
 	#poolRefusal: { until: number; reply: PoolLeaseReply } | null = null;
+	/** Isolates that called lately, with when (memory only: after eviction pacing starts from one isolate). */
+	readonly #callers = new Map<string, number>();
 	readonly #deps: TenantLedgerDeps;
 
 	constructor(state: TenantLedgerState | undefined, deps: TenantLedgerDeps) {
@@ -136,7 +142,11 @@ export class TenantLedger {
 			this.#settle(state, now);
 			const whole = Math.floor(state.bucket.tokens);
 			if (request.min > policy.burst || whole < request.min) {
-				return this.#deny(state, "tenant_rate", msUntil(state.bucket, policy, request.min));
+				return this.#deny(
+					state,
+					"tenant_rate",
+					Math.max(msUntil(state.bucket, policy, request.min), this.#paceMs(now)),
+				);
 			}
 			const want = Math.min(Math.max(request.want, request.min), whole);
 			const poolWhole = Math.floor(state.poolTokens);
@@ -237,7 +247,14 @@ export class TenantLedger {
 		// Buckets saved before this counter existed lack it.
 		state.counters.fallbacks = (state.counters.fallbacks ?? 0) + (request.fallbacks ?? 0);
 		state.lastLeaseAt = now;
+		this.#callers.set(request.isolate, now);
 		return state;
+	}
+
+	/** How long a drained tenant's isolates wait between calls, given how many called in the last second. */
+	#paceMs(now: number): number {
+		for (const [isolate, at] of this.#callers) if (now - at > CALLER_ACTIVE_MS) this.#callers.delete(isolate);
+		return drainedPaceMs(this.#callers.size);
 	}
 
 	#fresh(key: string, policy: TenantPolicy, now: number): TenantLedgerState {
@@ -271,6 +288,7 @@ export class TenantLedger {
 			remaining: Math.floor(state.bucket.tokens),
 			retryAfterMs: 0,
 			policy: state.policy,
+			paceMs: this.#paceMs(now),
 		};
 	}
 

@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { Cluster, FakeClock } from "../../sim/cluster";
-import { LEASE_TTL_MS, type LeaseReply, type LeaseRequest, leaseSize } from "../../src/limiter/lease";
+import {
+	DENY_CACHE_MS,
+	drainedPaceMs,
+	LEASE_TTL_MS,
+	type LeaseReply,
+	type LeaseRequest,
+	leaseSize,
+	MAX_DRAINED_PACE_MS,
+} from "../../src/limiter/lease";
 import { type Decision, LocalLimiter } from "../../src/limiter/local";
 import { policyForTier, type TenantPolicy } from "../../src/tiers";
 
@@ -29,6 +37,18 @@ describe("leaseSize", () => {
 		{ rate: 0, burst: 5, min: 1, waiting: 3, size: 1 },
 	])("$rate/s burst $burst min $min waiting $waiting → $size", ({ rate, burst, min, waiting, size }) => {
 		expect(leaseSize(rate, burst, min, waiting)).toBe(size);
+	});
+});
+
+describe("drainedPaceMs", () => {
+	it.each([
+		{ isolates: 0, pace: DENY_CACHE_MS },
+		{ isolates: 1, pace: DENY_CACHE_MS },
+		{ isolates: 4, pace: 400 },
+		{ isolates: 8, pace: 800 },
+		{ isolates: 50, pace: MAX_DRAINED_PACE_MS },
+	])("$isolates isolates → $pace ms", ({ isolates, pace }) => {
+		expect(drainedPaceMs(isolates)).toBe(pace);
 	});
 });
 
@@ -143,10 +163,11 @@ describe("many isolates", () => {
 		}
 		const ideal = starter.burst + (starter.rate * (cluster.clock.now() - start)) / 1000;
 		expect(total).toBeLessThanOrEqual(ideal);
-		expect(total).toBeGreaterThanOrEqual(0.98 * ideal);
+		// What is missing is refill waiting in the bucket for the next paced call: at most one pace of rate.
+		expect(total).toBeGreaterThanOrEqual(ideal - (starter.rate * drainedPaceMs(8)) / 1000);
 	});
 
-	it("a tenant flooding over its limit costs at most one call per isolate per 100 ms, grants included", async () => {
+	it("a tenant flooding over its limit costs at most one call per isolate per pace, grants included", async () => {
 		const cluster = new Cluster();
 		const isolates = Array.from({ length: 4 }, (_, i) => cluster.isolate(`i${i}`));
 		// Drain the burst first, then flood at 4,000/s against 300/s for 2 s.
@@ -161,10 +182,11 @@ describe("many isolates", () => {
 			total += admitted(decisions);
 		}
 		await settle();
-		expect(cluster.calls.tenant - before).toBeLessThanOrEqual(4 * (2_000 / 100) + 4);
-		// Refill that arrives while isolates deny locally waits in the bucket: nothing is lost.
+		// Four isolates wait 400 ms each between calls: about 10 calls a second for the tenant, not 40.
+		expect(cluster.calls.tenant - before).toBeLessThanOrEqual(4 * (2_000 / drainedPaceMs(4)) + 4);
+		// Refill that arrives while isolates deny locally waits in the bucket: only the last pace's is still there.
 		expect(total).toBeLessThanOrEqual(starter.burst + starter.rate * 2);
-		expect(total).toBeGreaterThanOrEqual(0.98 * (starter.burst + starter.rate * 2));
+		expect(total).toBeGreaterThanOrEqual(starter.burst + starter.rate * 2 - (starter.rate * drainedPaceMs(4)) / 1000);
 	});
 
 	it("unspent tokens go back with the next call", async () => {
@@ -227,6 +249,25 @@ describe("surge pool", () => {
 });
 
 describe("tenant ledger", () => {
+	it("an empty bucket paces its callers by how many isolates asked within the last second", async () => {
+		const cluster = new Cluster();
+		const ledger = cluster.ledger("t:a");
+		const ask = { key: "t:a", policy: starter, min: 1, want: 1200, returned: 0, admitted: 0, denied: 0 };
+		// One isolate drains the bucket: denied, it may ask again after DENY_CACHE_MS.
+		while ((await ledger.lease({ ...ask, isolate: "i0" })).granted > 0);
+		const alone = await ledger.lease({ ...ask, isolate: "i0" });
+		expect(alone.retryAfterMs).toBe(DENY_CACHE_MS);
+		// Three more isolates ask: each of the four now waits 400 ms, granted or denied.
+		for (const isolate of ["i1", "i2"]) await ledger.lease({ ...ask, isolate });
+		expect((await ledger.lease({ ...ask, isolate: "i3" })).retryAfterMs).toBe(drainedPaceMs(4));
+		cluster.clock.advance(100);
+		const grant = await ledger.lease({ ...ask, isolate: "i0" });
+		expect(grant).toMatchObject({ granted: 30, remaining: 0, paceMs: drainedPaceMs(4) });
+		// A second later only the isolate still asking counts.
+		cluster.clock.advance(1_001);
+		expect((await ledger.lease({ ...ask, isolate: "i0" })).paceMs).toBe(DENY_CACHE_MS);
+	});
+
 	it("state survives eviction: a drained bucket stays drained", async () => {
 		const cluster = new Cluster();
 		const isolate = cluster.isolate();
