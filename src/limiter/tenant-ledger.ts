@@ -142,11 +142,7 @@ export class TenantLedger {
 			this.#settle(state, now);
 			const whole = Math.floor(state.bucket.tokens);
 			if (request.min > policy.burst || whole < request.min) {
-				return this.#deny(
-					state,
-					"tenant_rate",
-					Math.max(msUntil(state.bucket, policy, request.min), this.#paceMs(now)),
-				);
+				return this.#deny(state, "tenant_rate", Math.max(msUntil(state.bucket, policy, request.min), this.#paceMs()));
 			}
 			const want = Math.min(Math.max(request.want, request.min), whole);
 			const poolWhole = Math.floor(state.poolTokens);
@@ -247,13 +243,14 @@ export class TenantLedger {
 		// Buckets saved before this counter existed lack it.
 		state.counters.fallbacks = (state.counters.fallbacks ?? 0) + (request.fallbacks ?? 0);
 		state.lastLeaseAt = now;
+		// Pruned on every call, whatever its answer, so that isolates long gone are never remembered.
+		for (const [isolate, at] of this.#callers) if (now - at > CALLER_ACTIVE_MS) this.#callers.delete(isolate);
 		this.#callers.set(request.isolate, now);
 		return state;
 	}
 
 	/** How long a drained tenant's isolates wait between calls, given how many called in the last second. */
-	#paceMs(now: number): number {
-		for (const [isolate, at] of this.#callers) if (now - at > CALLER_ACTIVE_MS) this.#callers.delete(isolate);
+	#paceMs(): number {
 		return drainedPaceMs(this.#callers.size);
 	}
 
@@ -288,7 +285,7 @@ export class TenantLedger {
 			remaining: Math.floor(state.bucket.tokens),
 			retryAfterMs: 0,
 			policy: state.policy,
-			paceMs: this.#paceMs(now),
+			paceMs: this.#paceMs(),
 		};
 	}
 
