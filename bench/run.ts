@@ -581,8 +581,8 @@ async function noisyNeighbour(layout: Layout): Promise<{
 			try {
 				// Both generators stay off the quiet tenants' core (a generator beside the workerd it measures
 				// waits behind it and reports that as latency: p99 from 9 to 150 ms between identical rounds).
-				// The quiet one preempts everything else on its core; the neighbour's sends in 20 ms batches, which
-				// costs a third of the CPU of pacing each request, so the core keeps room for the flood.
+				// The quiet one preempts everything else on its core; the neighbour's sends in 20 ms batches (a third
+				// less CPU than pacing each request), so that the core keeps room for the flood.
 				const groups = [
 					{ cpu: 0, loads: quiet, nice: -15 },
 					{ cpu: 0, loads: extra, tickMs: 20 },
