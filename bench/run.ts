@@ -689,7 +689,12 @@ const limiter = find("limiter");
 const naive = find("naive-do");
 const hono = find("hono-do-store");
 const pairedCosts = wanted("paired") ? await paired() : null;
-const neighbour = wanted("noisy-neighbour") ? [await noisyNeighbour("shared"), await noisyNeighbour("split")] : null;
+/** `noisy-neighbour` runs both layouts; `noisy-neighbour:split` (or `:shared`) only that one. */
+const layouts = (["shared", "split"] as const).filter(
+	(layout) => wanted("noisy-neighbour") || only.includes(`noisy-neighbour:${layout}`),
+);
+const neighbour: Awaited<ReturnType<typeof noisyNeighbour>>[] = [];
+for (const layout of layouts) neighbour.push(await noisyNeighbour(layout));
 console.error("bench: simulation and memory…");
 const scenarios = await simulate();
 const memory = await measureMemory(100_000, 1_000_000).catch(() => null);
@@ -739,13 +744,16 @@ const results = {
 				: null,
 		})),
 	},
-	noisy_neighbour: neighbour && {
-		quiet_tenants: ISOLATES,
-		quiet_rps_each: QUIET_RPS,
-		neighbour_limit_rps: NEIGHBOUR_LIMIT,
-		flood_factor: FLOOD_FACTOR,
-		layouts: neighbour,
-	},
+	noisy_neighbour:
+		neighbour.length > 0
+			? {
+					quiet_tenants: ISOLATES,
+					quiet_rps_each: QUIET_RPS,
+					neighbour_limit_rps: NEIGHBOUR_LIMIT,
+					flood_factor: FLOOD_FACTOR,
+					layouts: neighbour,
+				}
+			: null,
 	memory: memory && {
 		tenants_seen: memory.tenants,
 		bytes_per_idle_entry: Math.round(memory.bytesPerEntry),
@@ -769,7 +777,7 @@ console.table(
 );
 console.log("ratios:", results.ratios);
 if (results.paired) console.log("paired (same core, same time):", results.paired);
-for (const layout of neighbour ?? []) {
+for (const layout of neighbour) {
 	console.log(`noisy neighbour, ${layout.layout}:`);
 	console.table(
 		layout.runs.map((r) => ({
