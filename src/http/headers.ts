@@ -54,17 +54,33 @@ function sfInteger(value: number): number {
 	return Math.min(999_999_999_999_999, Math.max(0, Math.floor(value)));
 }
 
-const policyFields = new WeakMap<AdvertisedPolicy, string>();
-
-/** The `RateLimit-Policy` member of one policy, built once per policy object (the hot path reuses them). */
-function policyField(policy: AdvertisedPolicy): string {
-	let field = policyFields.get(policy);
-	if (field === undefined) {
-		field = `${sfString(policy.name)};q=${sfInteger(policy.burst)};w=${windowSeconds(policy)}`;
-		policyFields.set(policy, field);
-	}
-	return field;
+/** The fields of one policy that never change, serialized once per policy object (the hot path reuses them). */
+interface PolicyFields {
+	/** Its `RateLimit-Policy` member. */
+	member: string;
+	/** Its name as an sf-string. */
+	name: string;
+	/** Its `X-RateLimit-Limit`. */
+	limit: string;
 }
+
+const policyFields = new WeakMap<AdvertisedPolicy, PolicyFields>();
+
+function fieldsOf(policy: AdvertisedPolicy): PolicyFields {
+	let fields = policyFields.get(policy);
+	if (fields === undefined) {
+		const name = sfString(policy.name);
+		fields = {
+			member: `${name};q=${sfInteger(policy.burst)};w=${windowSeconds(policy)}`,
+			name,
+			limit: String(sfInteger(policy.burst)),
+		};
+		policyFields.set(policy, fields);
+	}
+	return fields;
+}
+
+const policyField = (policy: AdvertisedPolicy): string => fieldsOf(policy).member;
 
 /**
  * The headers for a response about `status`, advertising `policies` (the
@@ -78,13 +94,16 @@ export function rateLimitHeaders(
 	status: PolicyStatus,
 	retryAfterS?: number,
 ): Record<string, string> {
+	const fields = fieldsOf(status.policy);
+	const remaining = String(sfInteger(status.remaining));
+	const reset = String(sfInteger(status.resetS));
 	const headers: Record<string, string> = {
 		"RateLimit-Policy":
 			policies.length === 1 ? policyField(policies[0] as AdvertisedPolicy) : policies.map(policyField).join(", "),
-		RateLimit: `${sfString(status.policy.name)};r=${sfInteger(status.remaining)};t=${sfInteger(status.resetS)}`,
-		"X-RateLimit-Limit": String(sfInteger(status.policy.burst)),
-		"X-RateLimit-Remaining": String(sfInteger(status.remaining)),
-		"X-RateLimit-Reset": String(sfInteger(status.resetS)),
+		RateLimit: `${fields.name};r=${remaining};t=${reset}`,
+		"X-RateLimit-Limit": fields.limit,
+		"X-RateLimit-Remaining": remaining,
+		"X-RateLimit-Reset": reset,
 	};
 	if (retryAfterS !== undefined) headers["Retry-After"] = String(retryAfterS);
 	return headers;

@@ -175,7 +175,9 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 		);
 	}
 	// An unlimited tenant has no quota to advertise.
-	if (!decision.policy.unlimited)
-		for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+	if (!decision.policy.unlimited) {
+		const out = response.headers;
+		for (const name in headers) out.set(name, headers[name] as string);
+	}
 	return response;
 }
