@@ -18,9 +18,12 @@ export interface Runtime {
 }
 
 const runtimes = new WeakMap<Env, Runtime>();
+/** An isolate serves one `env`: remembering the last spares a lookup per request. */
+let last: { env: Env; runtime: Runtime } | undefined;
 
 /** The runtime for `env`, created (and its settings validated) on first use. */
 export function runtimeFor(env: Env): Runtime {
+	if (last?.env === env) return last.runtime;
 	let runtime = runtimes.get(env);
 	if (!runtime) {
 		const settings = parseSettings(env);
@@ -36,5 +39,6 @@ export function runtimeFor(env: Env): Runtime {
 		};
 		runtimes.set(env, runtime);
 	}
+	last = { env, runtime };
 	return runtime;
 }
