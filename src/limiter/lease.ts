@@ -131,16 +131,33 @@ export function drainedPaceMs(activeIsolates: number): number {
 }
 
 /**
+ * A tenant whose bucket still held at least this fraction of its burst after the
+ * last grant is far from its limit: its isolates' leases, however large, cannot
+ * be what makes another isolate's request wait or be denied…
+ */
+export const ROOMY_FRACTION = 0.5;
+
+/** …so a busy isolate of such a tenant batches up to this many tokens… */
+export const ROOMY_MAX_BATCH = 256;
+
+/** …over up to this much of its traffic (under LEASE_TTL_MS, so that the lease is spent before it expires). */
+export const ROOMY_BATCH_HORIZON_MS = 750;
+
+/**
  * How many tokens to ask for: about 100 ms of the isolate's recent demand, or a
- * batch of 64 if its traffic would spend that within 500 ms, plus what is
- * already waiting; never more than a tenth of the burst, never less than `min`.
+ * batch of 64 if its traffic would spend that within 500 ms (with `roomy`, far
+ * from the tenant's limit: up to 256 over 750 ms), plus what is already waiting;
+ * never more than a tenth of the burst, never less than `min`.
  * @example leaseSize(300, 1200, 1, 0) // 64: 300/s spends 64 in about 200 ms
  * @example leaseSize(10, 1200, 1, 0) // 5: a quiet tenant strands no more than a few
+ * @example leaseSize(180, 1_000_000, 1, 0, true) // 135: 750 ms of traffic, one call where there were two
  */
-export function leaseSize(ratePerS: number, burst: number, min: number, waiting: number): number {
+export function leaseSize(ratePerS: number, burst: number, min: number, waiting: number, roomy = false): number {
 	const cap = Math.max(1, Math.floor(burst * LEASE_MAX_BURST_FRACTION));
 	const horizon = (ratePerS * LEASE_HORIZON_MS) / 1000;
-	const batch = Math.min(LEASE_MIN_BATCH, (ratePerS * LEASE_BATCH_HORIZON_MS) / 1000);
+	const batch = roomy
+		? Math.min(ROOMY_MAX_BATCH, (ratePerS * ROOMY_BATCH_HORIZON_MS) / 1000)
+		: Math.min(LEASE_MIN_BATCH, (ratePerS * LEASE_BATCH_HORIZON_MS) / 1000);
 	const expected = Math.ceil(Math.max(horizon, batch));
 	return Math.max(min, Math.min(cap, Math.max(1, expected, waiting)));
 }

@@ -20,6 +20,7 @@ import {
 	type LeaseReply,
 	type LeaseRequest,
 	leaseSize,
+	ROOMY_FRACTION,
 	SUSPENDED_RETRY_MS,
 } from "./lease";
 import { currentRate, observe } from "./rate";
@@ -229,7 +230,8 @@ export class LocalLimiter {
 	 */
 	async #refill(key: string, entry: Entry, min: number, ahead: boolean): Promise<void> {
 		const now = this.#now();
-		const want = leaseSize(currentRate(entry.demand, now), entry.policy.burst, min, entry.waiting);
+		const roomy = entry.remoteRemaining >= entry.policy.burst * ROOMY_FRACTION;
+		const want = leaseSize(currentRate(entry.demand, now), entry.policy.burst, min, entry.waiting, roomy);
 		const live = entry.leaseExpiresAt > now;
 		const held = ahead && live ? entry.tokens : 0;
 		const returned = ahead && live ? 0 : entry.tokens;

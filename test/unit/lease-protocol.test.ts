@@ -35,9 +35,17 @@ describe("leaseSize", () => {
 		{ rate: 0, burst: 1200, min: 1, waiting: 500, size: 120 },
 		{ rate: 0, burst: 1200, min: 200, waiting: 0, size: 200 },
 		{ rate: 0, burst: 5, min: 1, waiting: 3, size: 1 },
-	])("$rate/s burst $burst min $min waiting $waiting → $size", ({ rate, burst, min, waiting, size }) => {
-		expect(leaseSize(rate, burst, min, waiting)).toBe(size);
-	});
+		{ rate: 180, burst: 1_000_000, min: 1, waiting: 0, size: 64 },
+		{ rate: 180, burst: 1_000_000, min: 1, waiting: 0, roomy: true, size: 135 },
+		{ rate: 1000, burst: 1_000_000, min: 1, waiting: 0, roomy: true, size: 256 },
+		{ rate: 300, burst: 1200, min: 1, waiting: 0, roomy: true, size: 120 },
+		{ rate: 10, burst: 1200, min: 1, waiting: 0, roomy: true, size: 8 },
+	])(
+		"$rate/s burst $burst min $min waiting $waiting roomy $roomy → $size",
+		({ rate, burst, min, waiting, roomy, size }) => {
+			expect(leaseSize(rate, burst, min, waiting, roomy)).toBe(size);
+		},
+	);
 });
 
 describe("drainedPaceMs", () => {
@@ -115,6 +123,31 @@ describe("one isolate against the real ledgers", () => {
 		cluster.clock.advance(LEASE_TTL_MS);
 		await isolate.admit("t:a", starter, 1);
 		expect(cluster.calls.tenant).toBe(calls + 1);
+	});
+
+	it("asks for larger batches only while the tenant's bucket is at least half full", async () => {
+		/** The second lease an isolate asks for at 200 requests/s, when every grant leaves `remaining` in the bucket. */
+		const secondWant = async (remaining: number) => {
+			const clock = new FakeClock();
+			const asked: number[] = [];
+			const isolate = new LocalLimiter({
+				now: clock.now,
+				isolateId: "i",
+				grantor: async (request) => {
+					asked.push(request.want);
+					return { granted: 40, ttlMs: 1_000, remaining, retryAfterMs: 0, policy: starter };
+				},
+			});
+			for (let i = 0; i < 40; i++) {
+				await isolate.admit("t:a", starter, 1);
+				clock.advance(5);
+			}
+			await settle();
+			return asked[1];
+		};
+		// Near the limit, 64 tokens (320 ms of this traffic); far from it, 750 ms' worth up to a tenth of the burst.
+		expect(await secondWant(starter.burst * 0.5 - 1)).toBe(64);
+		expect(await secondWant(starter.burst * 0.5)).toBe(120);
 	});
 
 	it("fetches the next lease before the current one runs out, so requests do not wait", async () => {
@@ -293,6 +326,8 @@ describe("tenant ledger", () => {
 		const cluster = new Cluster();
 		const isolate = cluster.isolate();
 		await Promise.all(Array.from({ length: 10 }, () => isolate.admit("t:a", starter, 1)));
+		// The lease fetched ahead of time lands too: then the tenant goes idle.
+		await settle();
 		const ledger = cluster.ledger("t:a");
 		const held = ledger.snapshot()?.poolTokens ?? 0;
 		expect(held).toBeGreaterThan(0);
