@@ -59,7 +59,8 @@ export function decisionHeaders(
 export async function limitAndForward(request: Request, env: Env, ctx: ExecutionContext, url: URL): Promise<Response> {
 	const runtime = runtimeFor(env);
 	const { settings } = runtime;
-	let identity = identify(settings.tenantSource, url, request.headers);
+	const { headers: requestHeaders } = request;
+	let identity = identify(settings.tenantSource, url, requestHeaders);
 	if (identity.kind === "api-key") {
 		const owner = await runtime.keys.tenantFor(env.CONFIG, identity.apiKey, settings.configTtlMs);
 		if (!owner) {
@@ -89,7 +90,7 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 			{ "WWW-Authenticate": 'Bearer realm="api"' },
 		);
 	}
-	const cost = parseCost(request.headers.get(settings.costHeader));
+	const cost = parseCost(requestHeaders.get(settings.costHeader));
 	if (cost === null) {
 		throw new ProblemError({
 			code: "invalid-cost",
