@@ -98,8 +98,9 @@ export function rateLimitHeaders(
 	const remaining = String(sfInteger(status.remaining));
 	const reset = String(sfInteger(status.resetS));
 	const headers: Record<string, string> = {
+		// Usually the one policy advertised is the one the status is about, whose fields are already at hand.
 		"RateLimit-Policy":
-			policies.length === 1 ? policyField(policies[0] as AdvertisedPolicy) : policies.map(policyField).join(", "),
+			policies.length === 1 && policies[0] === status.policy ? fields.member : policies.map(policyField).join(", "),
 		RateLimit: `${fields.name};r=${remaining};t=${reset}`,
 		"X-RateLimit-Limit": fields.limit,
 		"X-RateLimit-Remaining": remaining,
