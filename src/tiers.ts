@@ -21,9 +21,13 @@ export interface TenantPolicy extends Tier {
 	/** Name shown to clients in `RateLimit-Policy` (the tier's name). */
 	tier: string;
 	/**
-	 * Monotonic version of this tenant's configuration. A Durable Object never
-	 * replaces a policy with one of a lower version, so stale caches cannot roll
-	 * a change back. Built-in defaults have version 0.
+	 * When this view of the tenant's configuration was known to be current, in
+	 * milliseconds since the epoch: when an isolate read it from KV (the older of
+	 * its reads of the tenant's entry and of the tier table), or when an
+	 * operator's push takes precedence from. Isolates and the tenant's bucket
+	 * replace a policy only with a newer one, so a stale cached view can never
+	 * roll a change back, while every fresh read of KV can bring one in. Built-in
+	 * defaults have version 0.
 	 */
 	version: number;
 	/** A suspended tenant (`enabled: false`) is refused every request. @default false */
@@ -74,12 +78,14 @@ export function tierByName(name: string, tiers: Readonly<Record<string, Tier>> =
 export function policyForTier(name: string, version = 0, tiers: TierTable = BUILTIN_TIERS): TenantPolicy | undefined {
 	const tier = tierByName(name, tiers);
 	if (!tier) return undefined;
-	// Shared objects: many tenants on one tier cost one policy, not one each.
+	// Shared objects: many tenants on one tier read in one go cost one policy, not one each.
 	const key = `${name}@${version}:${tier.rate}/${tier.burst}/${tier.weight}`;
 	let policy = interned.get(key);
 	if (!policy) {
 		policy = Object.freeze({ tier: name, ...tier, version });
-		if (interned.size < 1_024) interned.set(key, policy);
+		// Versions move on with every read of KV: old ones are dropped wholesale rather than kept forever.
+		if (interned.size >= 1_024) interned.clear();
+		interned.set(key, policy);
 	}
 	return policy;
 }
@@ -96,7 +102,11 @@ export interface TenantConfig {
 	burst?: number;
 	/** `false` suspends the tenant. @default true */
 	enabled?: boolean;
-	/** Version of this entry (milliseconds since the epoch of the last change). @default 0 */
+	/**
+	 * When the admin API last wrote this entry (milliseconds since the epoch).
+	 * Informational only: changes are ordered by when isolates read them, so a
+	 * hand-written or absurd value cannot pin a policy. @default 0
+	 */
 	version: number;
 }
 
@@ -148,11 +158,17 @@ export function parseTenantConfig(raw: string, tiers: TierTable = BUILTIN_TIERS)
 export const MAX_LIMIT = 1_000_000;
 
 /**
- * The policy a tenant's configuration describes: its tier, with any overrides.
- * @example policyForConfig({ tier: "growth", rate: 500, version: 3 }) // { tier: "growth", rate: 500, burst: 1440, weight: 1.2, version: 3 }
+ * The policy a tenant's configuration describes: its tier, with any overrides,
+ * as known at `version` (see {@link TenantPolicy.version}). Undefined when the
+ * tier is not in `tiers` (a custom tier deleted since).
+ * @example policyForConfig({ tier: "growth", rate: 500, version: 0 }, BUILTIN_TIERS, 3) // { tier: "growth", rate: 500, burst: 1440, weight: 1.2, version: 3 }
  */
-export function policyForConfig(config: TenantConfig, tiers: TierTable = BUILTIN_TIERS): TenantPolicy | undefined {
-	const base = policyForTier(config.tier, config.version, tiers);
+export function policyForConfig(
+	config: TenantConfig,
+	tiers: TierTable = BUILTIN_TIERS,
+	version = 0,
+): TenantPolicy | undefined {
+	const base = policyForTier(config.tier, version, tiers);
 	if (!base || (config.rate === undefined && config.burst === undefined && config.enabled === undefined)) return base;
 	const policy: TenantPolicy = { ...base, rate: config.rate ?? base.rate, burst: config.burst ?? base.burst };
 	if (config.rate === 0) {

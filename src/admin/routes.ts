@@ -6,7 +6,7 @@
 import { type Context, Hono } from "hono";
 import type * as v from "valibot";
 import { hashKey, type KeyRecord, keyIdKey, keyRecordKey, newKey } from "../config/api-keys";
-import { TIERS_KEY, tenantKey } from "../config/tenant-config";
+import { KV_SETTLE_MS, TIERS_KEY, tenantKey } from "../config/tenant-config";
 import { bucketKey, TENANT_ID } from "../http/identify";
 import { ProblemError } from "../http/problem";
 import { BURST_POOL_NAME } from "../objects/burst-pool";
@@ -125,9 +125,13 @@ function push(env: AdminEnv, id: string, policy: TenantPolicy): Promise<TenantPo
 	return env.TENANT_BUCKET.getByName(bucketKey(id)).configure(bucketKey(id), policy);
 }
 
-/** A version newer than anything stored, so no cached copy can roll the change back. */
-function nextVersion(previous: TenantConfig | null): number {
-	return Math.max(Date.now(), (previous?.version ?? 0) + 1);
+/**
+ * The version a pushed policy carries: newer than any view isolates have read
+ * from KV until KV has surely caught up everywhere, so that a location still
+ * serving the previous value cannot roll the change back meanwhile.
+ */
+function pushVersion(): number {
+	return Date.now() + KV_SETTLE_MS;
 }
 
 /** The admin sub-app, mounted at `/_limiter/admin`. */
@@ -146,7 +150,7 @@ admin.get("/tenants/:id", async (c) => {
 			status: 404,
 			detail: `Tenant ${id} has no configuration.`,
 		});
-	return c.json({ tenant: id, config, policy: policyForConfig(config, tiers) });
+	return c.json({ tenant: id, config, policy: policyForConfig(config, tiers, Date.now()) });
 });
 
 admin.put("/tenants/:id", async (c) => {
@@ -154,9 +158,9 @@ admin.put("/tenants/:id", async (c) => {
 	const input = await body(c, TenantBody);
 	const tiers = await tierTable(c.env);
 	if (!tierByName(input.tier, tiers)) throw badRequest(`tier: unknown tier ${JSON.stringify(input.tier)}`);
-	const config: TenantConfig = { ...input, version: nextVersion(await storedConfig(c.env, id, tiers)) };
+	const config: TenantConfig = { ...input, version: Date.now() };
 	await c.env.CONFIG.put(tenantKey(id), JSON.stringify(config));
-	const policy = await push(c.env, id, policyForConfig(config, tiers) as TenantPolicy);
+	const policy = await push(c.env, id, policyForConfig(config, tiers, pushVersion()) as TenantPolicy);
 	runtimeFor(c.env).configs.forget(id);
 	return c.json({ tenant: id, config, policy });
 });
@@ -164,10 +168,9 @@ admin.put("/tenants/:id", async (c) => {
 admin.delete("/tenants/:id", async (c) => {
 	const id = tenantId(c);
 	const tiers = await tierTable(c.env);
-	const previous = await storedConfig(c.env, id, tiers);
 	await c.env.CONFIG.delete(tenantKey(id));
-	// The bucket goes back to the default tier, at a version newer than the deleted entry.
-	const fallback = policyForTier(runtimeFor(c.env).settings.defaultTier, nextVersion(previous), tiers) as TenantPolicy;
+	// The bucket goes back to the default tier.
+	const fallback = policyForTier(runtimeFor(c.env).settings.defaultTier, pushVersion(), tiers) as TenantPolicy;
 	await push(c.env, id, fallback);
 	runtimeFor(c.env).configs.forget(id);
 	return c.body(null, 204);

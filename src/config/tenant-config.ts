@@ -7,11 +7,13 @@
 
 import { SweepBudget } from "../limiter/sweep";
 import {
+	ANONYMOUS_TIER,
 	BUILTIN_TIERS,
 	parseTenantConfig,
 	parseTierTable,
 	policyForConfig,
 	policyForTier,
+	type TenantConfig,
 	type TenantPolicy,
 	type TierTable,
 } from "../tiers";
@@ -22,12 +24,17 @@ export interface KvReader {
 }
 
 interface Cached {
-	/** The tenant's policy from KV, or null for "no entry: the default tier". */
-	policy: TenantPolicy | null;
+	/** The tenant's stored configuration, or null for "no entry: the default tier". */
+	config: TenantConfig | null;
+	/** When the read of `config` began (0 before the first), the newest time it is known to be current. */
+	readAt: number;
 	expiresAt: number;
+	/** `config` under the tier table read at `tiersReadAt`; null until derived. */
+	policy: TenantPolicy | null;
+	tiersReadAt: number;
 	/** The malformed value last read, so that it is logged once; null when the last read was fine. */
 	bad: string | null;
-	loading: Promise<TenantPolicy | null> | null;
+	loading: Promise<void> | null;
 }
 
 /**
@@ -37,6 +44,12 @@ interface Cached {
  */
 export const FORGET_AFTER_EXPIRY_MS = 60_000;
 
+/**
+ * How long KV may go on serving a replaced value in other locations (its edge
+ * caches): an operator's push outranks isolates' reads of KV for this long.
+ */
+export const KV_SETTLE_MS = 60_000;
+
 /** KV key of the custom tiers and overrides of built-in ones. */
 export const TIERS_KEY = "tiers";
 
@@ -45,7 +58,23 @@ export function tenantKey(tenant: string): string {
 	return `tenant:${tenant}`;
 }
 
-/** Isolate cache of tenant configuration. */
+/** The tier table as last read, and when that read began. */
+interface CachedTiers {
+	table: TierTable;
+	readAt: number;
+	expiresAt: number;
+	loading: Promise<TierTable> | null;
+	/** The anonymous tier's policy under `table`, derived once per read. */
+	anonymous: TenantPolicy | null;
+}
+
+/**
+ * Isolate cache of tenant configuration. A tenant's policy is derived from two
+ * KV reads, its own entry and the tier table, and is versioned by the older of
+ * the two, so that a view is only ever replaced by one read after it: once both
+ * have been read again after a change (within the TTL), the change wins over
+ * every view cached before it, in this isolate and at the tenant's bucket.
+ */
 export class TenantConfigCache {
 	/** Map order is oldest refresh first. */
 	readonly #cache = new Map<string, Cached>();
@@ -53,11 +82,7 @@ export class TenantConfigCache {
 	readonly #maxEntries: number;
 	/** Expired entries looked at per lookup, oldest first. */
 	readonly #sweepBudget = new SweepBudget(4);
-	readonly #tiers: { table: TierTable; expiresAt: number; loading: Promise<TierTable> | null } = {
-		table: BUILTIN_TIERS,
-		expiresAt: 0,
-		loading: null,
-	};
+	readonly #tiers: CachedTiers = { table: BUILTIN_TIERS, readAt: 0, expiresAt: 0, loading: null, anonymous: null };
 
 	constructor(options: { now?: () => number; maxEntries?: number } = {}) {
 		this.#now = options.now ?? (() => Date.now());
@@ -71,11 +96,11 @@ export class TenantConfigCache {
 
 	/**
 	 * The policy of `tenant`: its KV entry if there is a valid one, else the
-	 * last good one, else `defaultTier`. Concurrent misses share one KV read.
-	 * An entry that expired less than FORGET_AFTER_EXPIRY_MS ago is served as it
-	 * is while KV is read again in the background (`defer` keeps that read
-	 * alive), so a busy tenant never waits on KV once it has been seen: the
-	 * answer is then immediate, not a promise.
+	 * last good one, else `defaultTier`, under the tier table. Concurrent misses
+	 * share one KV read. An entry (or tier table) that expired less than
+	 * FORGET_AFTER_EXPIRY_MS ago is served as it is while KV is read again in the
+	 * background (`defer` keeps that read alive), so a busy tenant never waits on
+	 * KV once it has been seen: the answer is then immediate, not a promise.
 	 */
 	policyFor(
 		kv: KvReader,
@@ -86,13 +111,14 @@ export class TenantConfigCache {
 	): TenantPolicy | Promise<TenantPolicy> {
 		const now = this.#now();
 		this.#sweep(now);
+		this.#refreshTiers(kv, ttlMs, now, defer);
 		let entry = this.#cache.get(tenant);
 		if (!entry) {
 			if (this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value as string);
-			entry = { policy: null, expiresAt: 0, bad: null, loading: null };
+			entry = { config: null, readAt: 0, expiresAt: 0, policy: null, tiersReadAt: 0, bad: null, loading: null };
 			this.#cache.set(tenant, entry);
 		}
-		if (entry.expiresAt > now) return entry.policy ?? this.#fallback(defaultTier);
+		if (entry.expiresAt > now) return this.#derive(entry, defaultTier);
 		const current = entry;
 		const stale = current.expiresAt > 0 && now < current.expiresAt + FORGET_AFTER_EXPIRY_MS;
 		if (!current.loading) {
@@ -101,8 +127,23 @@ export class TenantConfigCache {
 			});
 			if (stale) defer?.(current.loading);
 		}
-		if (stale) return current.policy ?? this.#fallback(defaultTier);
-		return current.loading.then((policy) => policy ?? this.#fallback(defaultTier));
+		if (stale) return this.#derive(current, defaultTier);
+		return current.loading.then(() => this.#derive(current, defaultTier));
+	}
+
+	/**
+	 * The policy of anonymous clients: the `anonymous` tier of the tier table
+	 * (which an operator may override like any other), read like a tenant's.
+	 */
+	anonymousPolicy(
+		kv: KvReader,
+		ttlMs: number,
+		defer?: (work: Promise<unknown>) => void,
+	): TenantPolicy | Promise<TenantPolicy> {
+		const tiers = this.#tiers;
+		if (tiers.readAt === 0) return this.tiers(kv, ttlMs).then(() => this.#anonymous());
+		this.#refreshTiers(kv, ttlMs, this.#now(), defer);
+		return this.#anonymous();
 	}
 
 	/**
@@ -113,10 +154,15 @@ export class TenantConfigCache {
 		const tiers = this.#tiers;
 		if (tiers.expiresAt > this.#now()) return Promise.resolve(tiers.table);
 		tiers.loading ??= (async () => {
+			const startedAt = this.#now();
 			try {
 				const parsed = parseTierTable(await kv.get(TIERS_KEY));
 				if (parsed instanceof Error) console.warn(`config: ignoring malformed ${TIERS_KEY}: ${parsed.message}`);
-				else tiers.table = parsed;
+				else {
+					tiers.table = parsed;
+					tiers.readAt = startedAt;
+					tiers.anonymous = null;
+				}
 			} catch (error) {
 				console.warn(`config: reading ${TIERS_KEY} failed: ${(error as Error).message}`);
 			}
@@ -133,12 +179,36 @@ export class TenantConfigCache {
 		this.#tiers.expiresAt = 0;
 	}
 
-	#fallback(defaultTier: string): TenantPolicy {
-		return (policyForTier(defaultTier, 0, this.#tiers.table) ?? policyForTier(defaultTier)) as TenantPolicy;
+	/** Reads an expired tier table again in the background; policies follow it on their next lookup. */
+	#refreshTiers(kv: KvReader, ttlMs: number, now: number, defer?: (work: Promise<unknown>) => void): void {
+		const tiers = this.#tiers;
+		if (tiers.expiresAt > now || tiers.loading || tiers.readAt === 0) return;
+		const loading = this.tiers(kv, ttlMs);
+		defer?.(loading);
 	}
 
-	async #load(kv: KvReader, tenant: string, entry: Cached, ttlMs: number): Promise<TenantPolicy | null> {
+	/** The entry's policy under the current tier table, derived again whenever either was read anew. */
+	#derive(entry: Cached, defaultTier: string): TenantPolicy {
+		const tiers = this.#tiers;
+		if (entry.policy !== null && entry.tiersReadAt === tiers.readAt) return entry.policy;
+		const version = Math.min(entry.readAt, tiers.readAt);
+		// A tenant whose custom tier was deleted falls back to the default tier.
+		entry.policy =
+			(entry.config && policyForConfig(entry.config, tiers.table, version)) ??
+			((policyForTier(defaultTier, version, tiers.table) ?? policyForTier(defaultTier, version)) as TenantPolicy);
+		entry.tiersReadAt = tiers.readAt;
+		return entry.policy;
+	}
+
+	#anonymous(): TenantPolicy {
+		const tiers = this.#tiers;
+		tiers.anonymous ??= policyForTier(ANONYMOUS_TIER, tiers.readAt, tiers.table) as TenantPolicy;
+		return tiers.anonymous;
+	}
+
+	async #load(kv: KvReader, tenant: string, entry: Cached, ttlMs: number): Promise<void> {
 		const tiers = await this.tiers(kv, ttlMs);
+		const startedAt = this.#now();
 		let raw: string | null;
 		try {
 			raw = await kv.get(tenantKey(tenant));
@@ -146,26 +216,24 @@ export class TenantConfigCache {
 			// KV unavailable: keep what we had, try again soon.
 			console.warn(`config: reading ${tenantKey(tenant)} failed: ${(error as Error).message}`);
 			entry.expiresAt = this.#now() + Math.min(ttlMs, 1_000);
-			return entry.policy;
+			return;
 		}
 		entry.expiresAt = this.#now() + ttlMs;
 		// Refreshed: move to the back so the front holds the oldest.
 		this.#cache.delete(tenant);
 		this.#cache.set(tenant, entry);
-		if (raw === null) {
-			entry.policy = null;
-			entry.bad = null;
-			return null;
-		}
-		const parsed = parseTenantConfig(raw, tiers);
+		// What this isolate enforces is now as of this read, even when the read only confirms the last good value.
+		entry.readAt = startedAt;
+		entry.policy = null;
+		const parsed = raw === null ? null : parseTenantConfig(raw, tiers);
 		if (parsed instanceof Error) {
+			// The last good value stays in force (a tier since deleted gives way to the default tier).
 			if (raw !== entry.bad) console.warn(`config: ignoring malformed ${tenantKey(tenant)}: ${parsed.message}`);
 			entry.bad = raw;
-			return entry.policy;
+			return;
 		}
 		entry.bad = null;
-		entry.policy = policyForConfig(parsed, tiers) ?? null;
-		return entry.policy;
+		entry.config = parsed;
 	}
 
 	/** Drops a tenant's cached entry, so that the next request reads KV (after an admin change). */

@@ -4,14 +4,12 @@
  */
 import type { Decision } from "../limiter/local";
 import { type Runtime, runtimeFor } from "../runtime";
-import { ANONYMOUS_TIER, policyForTier, type TenantPolicy } from "../tiers";
+import type { TenantPolicy } from "../tiers";
 import { parseCost } from "./cost";
 import { type AdvertisedPolicy, rateLimitHeaders, resetSeconds, retryAfterSeconds } from "./headers";
 import { bucketKey, identify } from "./identify";
 import { ProblemError, problemResponse } from "./problem";
 import { forward, OriginUnreachable } from "./proxy";
-
-const ANONYMOUS_POLICY = policyForTier(ANONYMOUS_TIER) as TenantPolicy;
 
 /** Name under which the surge pool is advertised when it is what said no. */
 export const SURGE_POLICY_NAME = "surge_pool";
@@ -104,7 +102,7 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 	const knownPolicy =
 		identity.kind === "tenant"
 			? runtime.configs.policyFor(env.CONFIG, identity.tenant, settings.defaultTier, settings.configTtlMs, defer)
-			: ANONYMOUS_POLICY;
+			: runtime.configs.anonymousPolicy(env.CONFIG, settings.configTtlMs, defer);
 	const policy = knownPolicy instanceof Promise ? await knownPolicy : knownPolicy;
 	const decided = runtime.limiter.admit(identity.key, policy, cost, defer);
 	const decision = decided instanceof Promise ? await decided : decided;

@@ -106,14 +106,18 @@ export const POOL_HORIZON_MS = 500;
 /** How long an isolate answers a suspended tenant locally before asking again. */
 export const SUSPENDED_RETRY_MS = 1_000;
 
-/** After a denial the isolate answers locally for at least this long. */
+/** After a denial the isolate answers locally for at least this long… */
 export const DENY_CACHE_MS = 100;
 
-/** A drained tenant's isolates together ask its bucket about this often per second, however many they are… */
-export const DRAINED_CALLS_PER_S = 10;
+/**
+ * …and at most this long, however far off the retry time it tells the client:
+ * then it asks the bucket again, so that a reset, a raised limit or a
+ * re-enabled tenant reaches every isolate within a second.
+ */
+export const MAX_DENY_CACHE_MS = 1_000;
 
-/** …as long as none of them waits longer than this between asks. */
-export const MAX_DRAINED_PACE_MS = 1_000;
+/** A drained tenant's isolates together ask its bucket about this often per second, however many they are (each at most MAX_DENY_CACHE_MS apart). */
+export const DRAINED_CALLS_PER_S = 10;
 
 /**
  * How long each isolate of a tenant whose bucket is empty waits between calls,
@@ -123,11 +127,11 @@ export const MAX_DRAINED_PACE_MS = 1_000;
  * isolate. Waiting loses nothing: the refill stays in the bucket for the next grant.
  * @example drainedPaceMs(1) // 100
  * @example drainedPaceMs(4) // 400
- * @example drainedPaceMs(50) // 1000
+ * @example drainedPaceMs(50) // 1000: no isolate waits longer than MAX_DENY_CACHE_MS
  */
 export function drainedPaceMs(activeIsolates: number): number {
 	const spread = (Math.max(1, activeIsolates) * 1000) / DRAINED_CALLS_PER_S;
-	return Math.min(MAX_DRAINED_PACE_MS, Math.max(DENY_CACHE_MS, spread));
+	return Math.min(MAX_DENY_CACHE_MS, Math.max(DENY_CACHE_MS, spread));
 }
 
 /**

@@ -20,6 +20,7 @@ import {
 	type LeaseReply,
 	type LeaseRequest,
 	leaseSize,
+	MAX_DENY_CACHE_MS,
 	ROOMY_FRACTION,
 	SUSPENDED_RETRY_MS,
 } from "./lease";
@@ -128,7 +129,10 @@ export class LocalLimiter {
 			return this.#refuse(entry, "tenant_rate", Number.POSITIVE_INFINITY);
 		}
 		if (entry.policy.suspended) {
-			return this.#refuse(entry, "suspended", SUSPENDED_RETRY_MS);
+			// Refused here for a while, then the bucket is asked again: re-enabling the tenant must reach this isolate.
+			if (entry.denyUntil > now || entry.breakerUntil > now)
+				return this.#refuse(entry, "suspended", SUSPENDED_RETRY_MS);
+			return undefined;
 		}
 		if (entry.tokens >= cost && entry.leaseExpiresAt > now) {
 			// Leased tokens were debited globally: spending them is exact even if a later lease was refused.
@@ -141,7 +145,7 @@ export class LocalLimiter {
 			}
 			return { allowed: true, policy: entry.policy, remaining: this.#remaining(entry) };
 		}
-		if (entry.denyUntil > now) {
+		if (entry.denyUntil > now && cost > entry.denyAbove) {
 			entry.denied += 1;
 			return this.#denied(entry, now);
 		}
@@ -198,6 +202,8 @@ export class LocalLimiter {
 	/** The failure policy's answer while the tenant's bucket cannot give one. */
 	#fallback(entry: Entry, cost: number, now: number): Decision {
 		entry.fallbacks += 1;
+		// No failure mode admits a tenant known to be suspended.
+		if (entry.policy.suspended) return this.#refuse(entry, "suspended", SUSPENDED_RETRY_MS, this.#failMode);
 		const mode = this.#failMode;
 		const { answer, bucket } = fallbackAnswer(mode, entry.policy, entry.fallbackBucket, cost, now, entry.breakerUntil);
 		entry.fallbackBucket = bucket;
@@ -280,14 +286,19 @@ export class LocalLimiter {
 				entry.pool = undefined;
 				entry.retryAt = after + pace;
 				entry.denyUntil = after + pace;
+				entry.denyAbove = 0;
 			}
 		} else {
-			entry.reason = reply.reason ?? "tenant_rate";
+			const reason = reply.reason ?? "tenant_rate";
+			entry.reason = reason;
 			entry.pool = reply.pool;
 			entry.retryAt = after + reply.retryAfterMs;
-			// An infinite wait (a cost above a burst just lowered) is cached only briefly.
+			// Cached for at most MAX_DENY_CACHE_MS, so that a reset or a new policy is heard within a second;
+			// an infinite wait (a cost above a burst just lowered) only briefly.
 			const cached = Number.isFinite(reply.retryAfterMs) ? reply.retryAfterMs : 0;
-			entry.denyUntil = after + Math.max(cached, DENY_CACHE_MS);
+			entry.denyUntil = after + Math.min(MAX_DENY_CACHE_MS, Math.max(cached, DENY_CACHE_MS));
+			// What was refused is only what the bucket (or the pool) could not cover: a cheaper request may still be.
+			entry.denyAbove = reason === "tenant_rate" ? reply.remaining : reason === "surge_pool" ? min - 1 : 0;
 		}
 	}
 

@@ -18,7 +18,10 @@ export interface Entry {
 	leaseExpiresAt: number;
 	/** Tokens the global bucket reported left after the last grant. */
 	remoteRemaining: number;
+	/** Until then a request costing more than `denyAbove` is denied here without asking the bucket… */
 	denyUntil: number;
+	/** …since the bucket had no more than this many tokens for it (a cheaper request may still be served). */
+	denyAbove: number;
 	retryAt: number;
 	reason: DenyReason;
 	pool: BucketPolicy | undefined;
@@ -97,6 +100,7 @@ export class TenantEntries {
 				leaseExpiresAt: 0,
 				remoteRemaining: policy.burst,
 				denyUntil: 0,
+				denyAbove: 0,
 				retryAt: 0,
 				reason: "tenant_rate",
 				pool: undefined,

@@ -179,7 +179,8 @@ export class TenantLedger {
 
 	/**
 	 * Applies a policy pushed by an operator (from the next lease on), unless the
-	 * bucket already holds a newer version. Returns the policy in force.
+	 * bucket already holds a newer one (an equal version is a later push of the
+	 * same instant, and wins). Returns the policy in force.
 	 */
 	configure(policy: TenantPolicy, key: string): TenantPolicy {
 		const now = this.#deps.now();
@@ -227,7 +228,9 @@ export class TenantLedger {
 		const state = this.#state ?? this.#fresh(request.key, request.policy, now);
 		// Refill up to now under the old policy, with this isolate's lease still out.
 		this.#settle(state, now);
-		if (request.policy.version >= state.policy.version) state.policy = request.policy;
+		// Only a newer view of the configuration replaces the one in force: equal versions are the same view, and
+		// an isolate with an older one (a stale cache) learns the newer from this reply.
+		if (request.policy.version > state.policy.version) state.policy = request.policy;
 		// The isolate's previous lease is over: what it did not spend comes back,
 		// and what it still holds stays counted as leased out.
 		delete state.outstanding[request.isolate];

@@ -7,7 +7,7 @@ import {
 	type LeaseReply,
 	type LeaseRequest,
 	leaseSize,
-	MAX_DRAINED_PACE_MS,
+	MAX_DENY_CACHE_MS,
 } from "../../src/limiter/lease";
 import { type Decision, LocalLimiter } from "../../src/limiter/local";
 import { policyForTier, type TenantPolicy } from "../../src/tiers";
@@ -54,7 +54,7 @@ describe("drainedPaceMs", () => {
 		{ isolates: 1, pace: DENY_CACHE_MS },
 		{ isolates: 4, pace: 400 },
 		{ isolates: 8, pace: 800 },
-		{ isolates: 50, pace: MAX_DRAINED_PACE_MS },
+		{ isolates: 50, pace: MAX_DENY_CACHE_MS },
 	])("$isolates isolates → $pace ms", ({ isolates, pace }) => {
 		expect(drainedPaceMs(isolates)).toBe(pace);
 	});

@@ -45,10 +45,11 @@ describe("tenant config cache", () => {
 		expect(await cache.policyFor(kv, "t", "starter", 30_000, (work) => deferred.push(work))).toMatchObject({
 			tier: "growth",
 		});
-		expect(deferred).toHaveLength(1);
+		// The tier table and the tenant's entry, both expired, are read again.
+		expect(deferred).toHaveLength(2);
 		await kv.release();
 		await kv.release();
-		await deferred[0];
+		await Promise.all(deferred);
 		expect(await cache.policyFor(kv, "t", "starter", 30_000)).toMatchObject({ tier: "scale" });
 	});
 
@@ -72,13 +73,30 @@ describe("tenant config cache", () => {
 			raw = '{"tier": 7';
 			for (let i = 0; i < 3; i++) {
 				clock.advance(31_000);
-				expect(await cache.policyFor(kv, "t", "starter", 30_000)).toMatchObject({ tier: "growth", version: 1 });
+				expect(await cache.policyFor(kv, "t", "starter", 30_000)).toMatchObject({ tier: "growth" });
 			}
 			expect(warn).toHaveBeenCalledTimes(1);
 			expect(String(warn.mock.calls[0]?.[0])).toContain("tenant:t");
 		} finally {
 			warn.mockRestore();
 		}
+	});
+
+	it("anonymous clients get the tier table's anonymous tier, overridden like any other", async () => {
+		const clock = new FakeClock();
+		const cache = new TenantConfigCache({ now: clock.now });
+		let tiers: string | null = null;
+		const kv = { get: async (key: string) => (key === "tiers" ? tiers : null) };
+		expect(await cache.anonymousPolicy(kv, 30_000)).toMatchObject({ tier: "anonymous", rate: 10, burst: 20 });
+		tiers = JSON.stringify({ anonymous: { rate: 1, burst: 2, weight: 0.5 } });
+		clock.advance(31_000);
+		const deferred: Promise<unknown>[] = [];
+		cache.anonymousPolicy(kv, 30_000, (work) => deferred.push(work));
+		await Promise.all(deferred);
+		const policy = await cache.anonymousPolicy(kv, 30_000);
+		expect(policy).toMatchObject({ tier: "anonymous", rate: 1, burst: 2 });
+		// One object per read of the table, not one per request.
+		expect(await cache.anonymousPolicy(kv, 30_000)).toBe(policy);
 	});
 
 	it("forgets expired entries without a bad value", async () => {

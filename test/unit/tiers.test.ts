@@ -40,8 +40,8 @@ describe("parseTenantConfig", () => {
 		expect((result as Error).message).toMatch(message);
 	});
 
-	it("overrides apply on top of the tier", () => {
-		expect(policyForConfig({ tier: "growth", rate: 500, version: 3 })).toEqual({
+	it("overrides apply on top of the tier, versioned by when they were read, not by the entry's own version", () => {
+		expect(policyForConfig({ tier: "growth", rate: 500, version: 9_007_199_254_740_991 }, BUILTIN_TIERS, 3)).toEqual({
 			tier: "growth",
 			rate: 500,
 			burst: 1440,
