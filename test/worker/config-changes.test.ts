@@ -79,6 +79,33 @@ describe("changes reach isolates that did not make them", () => {
 		expect([...policies]).toEqual(['"starter";q=10;w=2']);
 		await admin(operator, "DELETE", "/tiers/starter");
 	});
+
+	it("an absurd version written by hand pins nothing: admin changes after it are in force within 1 s", async () => {
+		const edge = isolate();
+		await env.CONFIG.put("tenant:pinned", JSON.stringify({ tier: "growth", version: 2 ** 53 - 1 }));
+		expect((await call(edge, "pinned")).headers.get("RateLimit-Policy")).toBe('"growth";q=1440;w=4');
+		for (const [step, tier, policy] of [
+			[1, "scale", '"scale";q=2400;w=4'],
+			[2, "starter", '"starter";q=1200;w=4'],
+		] as const) {
+			expect((await admin(isolate(), "PUT", "/tenants/pinned", { tier })).status).toBe(200);
+			vi.setSystemTime(T0 + step * 1_000);
+			expect((await call(edge, "pinned")).headers.get("RateLimit-Policy")).toBe(policy);
+		}
+	});
+
+	it("a tier written into KV by hand without a version is in force within CONFIG_TTL_S + 1 s", async () => {
+		const edge = isolate();
+		await env.CONFIG.put("tenant:by-hand", JSON.stringify({ tier: "starter" }));
+		await call(edge, "by-hand");
+		await env.CONFIG.put("tenant:by-hand", JSON.stringify({ tier: "growth" }));
+		let policy = "";
+		for (let s = 1; s <= 31; s++) {
+			vi.setSystemTime(T0 + s * 1_000);
+			policy = (await call(edge, "by-hand")).headers.get("RateLimit-Policy") ?? "";
+		}
+		expect(policy).toBe('"growth";q=1440;w=4');
+	});
 });
 
 describe("what an isolate remembers of a denial", () => {
