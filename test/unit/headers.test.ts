@@ -74,6 +74,8 @@ describe("rateLimitHeaders", () => {
 			[1200, 4],
 			[50000, 1],
 		]);
+		// Not a draft-10 list, which draft-10 clients must then ignore rather than misread.
+		expect(() => parseList(headers.RateLimit ?? "")).toThrow();
 	});
 
 	it("draft7 lists a quota once: a pool with the tier's quota is not listed twice", () => {
