@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import { admin } from "./admin/routes";
 import { SettingsError } from "./config/settings";
 import { isControlPath } from "./http/control";
+import { retryAfter } from "./http/headers";
 import { limitAndForward } from "./http/limit";
 import { problemResponse } from "./http/problem";
 import { runtimeFor } from "./runtime";
@@ -37,7 +38,7 @@ function errorResponse(error: unknown, request: Request): Response {
 			status: 503,
 			detail: "The rate limiter could not decide; retry shortly.",
 		},
-		{ "Retry-After": "1" },
+		retryAfter(1),
 	);
 }
 

@@ -3,6 +3,7 @@
  * `.dev.vars` locally) and validated once per isolate. Pure.
  */
 
+import { DEFAULT_HEADER_FLAVOURS, type HeaderFlavours } from "../http/headers";
 import { parseTenantSource, type TenantSource } from "../http/identify";
 import type { BucketPolicy } from "../limiter/bucket";
 import type { FailMode } from "../limiter/failure-policy";
@@ -28,6 +29,8 @@ export interface Settings {
 	failMode: FailMode;
 	/** `DO_TIMEOUT_MS`: how long a request waits for a Durable Object. @default 50 */
 	timeoutMs: number;
+	/** `RATELIMIT_HEADERS`: comma list of `draft10`, `draft7`, `legacy` (not draft10 with draft7). @default draft7,legacy */
+	rateLimitHeaders: Readonly<HeaderFlavours>;
 }
 
 /** The variables settings are read from; all optional but ORIGIN_URL. */
@@ -42,7 +45,8 @@ export type SettingsEnv = Partial<
 		| "POOL_BURST"
 		| "COST_HEADER"
 		| "FAIL_MODE"
-		| "DO_TIMEOUT_MS",
+		| "DO_TIMEOUT_MS"
+		| "RATELIMIT_HEADERS",
 		string
 	>
 >;
@@ -95,6 +99,7 @@ export function parseSettings(env: SettingsEnv): Settings {
 		costHeader,
 		failMode,
 		timeoutMs: positiveNumber("DO_TIMEOUT_MS", env.DO_TIMEOUT_MS, 50),
+		rateLimitHeaders: parseHeaderFlavours(env.RATELIMIT_HEADERS),
 	};
 }
 
@@ -104,4 +109,26 @@ export function parsePoolPolicy(env: SettingsEnv): BucketPolicy {
 		rate: positiveNumber("POOL_RATE", env.POOL_RATE, SURGE_POOL.rate),
 		burst: positiveNumber("POOL_BURST", env.POOL_BURST, SURGE_POOL.burst),
 	};
+}
+
+/**
+ * The header flavours of `RATELIMIT_HEADERS`; unset means the default.
+ * @example parseHeaderFlavours("draft10, legacy") // { draft10: true, draft7: false, legacy: true }
+ */
+export function parseHeaderFlavours(raw: string | undefined): Readonly<HeaderFlavours> {
+	if (raw === undefined) return DEFAULT_HEADER_FLAVOURS;
+	const flavours: HeaderFlavours = { draft10: false, draft7: false, legacy: false };
+	for (const item of raw.split(",")) {
+		const name = item.trim().toLowerCase();
+		if (!Object.hasOwn(flavours, name)) {
+			throw new SettingsError(
+				`RATELIMIT_HEADERS must list draft10, draft7 or legacy, got ${JSON.stringify(item.trim())} in ${JSON.stringify(raw)}`,
+			);
+		}
+		flavours[name as keyof HeaderFlavours] = true;
+	}
+	// Both are a field named RateLimit, in syntaxes that cannot share it.
+	if (flavours.draft10 && flavours.draft7)
+		throw new SettingsError("RATELIMIT_HEADERS cannot list both draft10 and draft7");
+	return flavours;
 }

@@ -2,56 +2,12 @@
  * The limiting route: identify, resolve the tenant's policy, admit locally or
  * lease, then forward to the origin or answer 429.
  */
-import type { Decision } from "../limiter/local";
-import { type Runtime, runtimeFor } from "../runtime";
-import type { TenantPolicy } from "../tiers";
+import { runtimeFor } from "../runtime";
 import { parseCost } from "./cost";
-import { type AdvertisedPolicy, rateLimitHeaders, resetSeconds, retryAfterSeconds } from "./headers";
+import { decisionHeaders, retryAfter, retryAfterSeconds, SURGE_POLICY_NAME } from "./headers";
 import { bucketKey, identify } from "./identify";
-import { ProblemError, problemResponse } from "./problem";
+import { ProblemError, problemResponse, QUOTA_EXCEEDED } from "./problem";
 import { forward, OriginUnreachable } from "./proxy";
-
-/** Name under which the surge pool is advertised when it is what said no. */
-export const SURGE_POLICY_NAME = "surge_pool";
-
-const advertisedPolicies = new WeakMap<TenantPolicy, AdvertisedPolicy>();
-
-/** A tenant policy as advertised to clients; one object per policy, so header fields built from it are reused. */
-function advertised(policy: TenantPolicy): AdvertisedPolicy {
-	let shown = advertisedPolicies.get(policy);
-	if (!shown) {
-		shown = { name: policy.tier, rate: policy.rate, burst: policy.burst };
-		advertisedPolicies.set(policy, shown);
-	}
-	return shown;
-}
-
-/** The rate-limit headers (and for a denial the problem body) of a decision. */
-export function decisionHeaders(
-	decision: Decision,
-	runtime: Runtime,
-): { headers: Record<string, string>; retryAfterS?: number } {
-	const tenant = advertised(decision.policy);
-	if (decision.allowed) {
-		return {
-			headers: rateLimitHeaders([tenant], {
-				policy: tenant,
-				remaining: decision.remaining,
-				resetS: resetSeconds(tenant, decision.remaining),
-			}),
-		};
-	}
-	const violated =
-		decision.reason === "surge_pool"
-			? { name: SURGE_POLICY_NAME, ...(decision.pool ?? runtime.settings.pool) }
-			: tenant;
-	const resetS = retryAfterSeconds(decision.retryAfterMs, 1);
-	const policies = violated === tenant ? [tenant] : [tenant, violated];
-	return {
-		headers: rateLimitHeaders(policies, { policy: violated, remaining: 0, resetS }, resetS),
-		retryAfterS: resetS,
-	};
-}
 
 /** Handles every request outside the control prefix (`url` is the request's, parsed once). */
 export async function limitAndForward(request: Request, env: Env, ctx: ExecutionContext, url: URL): Promise<Response> {
@@ -135,12 +91,10 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 				tenant,
 				reason: "fallback",
 			},
-			{ "Retry-After": String(retryAfterSeconds(decision.retryAfterMs, 1)) },
+			retryAfter(retryAfterSeconds(decision.retryAfterMs, 1)),
 		);
 	}
-	const { headers, retryAfterS } = decisionHeaders(decision, runtime);
-	// Marks a decision the failure policy made without the global bucket.
-	if (decision.fallback) headers["X-RateLimit-Fallback"] = decision.fallback;
+	const { headers, retryAfterS } = decisionHeaders(decision, settings);
 	if (!decision.allowed) {
 		const limit =
 			decision.reason === "surge_pool"
@@ -149,7 +103,8 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 		return problemResponse(
 			{
 				code: "rate-limited",
-				title: "Too Many Requests",
+				type: QUOTA_EXCEEDED,
+				title: "Quota Exceeded",
 				status: 429,
 				detail: `${tenant ? `Tenant ${tenant}` : "Anonymous client"}: ${limit}. Retry in ${retryAfterS} s.`,
 				tenant,

@@ -9,10 +9,18 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 /** Base of the `type` URIs; documented in the README. */
 export const PROBLEM_BASE = "urn:problem:edge-limiter:";
 
+/**
+ * The problem type the ratelimit-headers draft registers for requests over a
+ * quota policy (draft-ietf-httpapi-ratelimit-headers-10 §5.1).
+ */
+export const QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded";
+
 /** The body of a problem response. */
 export interface Problem {
 	/** Short code, expanded to `type`. */
 	code: string;
+	/** A registered type URI that fits the problem, used instead of the one `code` expands to. */
+	type?: string;
 	title: string;
 	status: ContentfulStatusCode;
 	detail?: string;
@@ -22,8 +30,8 @@ export interface Problem {
 
 /** Builds an `application/problem+json` response. */
 export function problemResponse(problem: Problem, headers: Record<string, string> = {}): Response {
-	const { code, ...rest } = problem;
-	return new Response(JSON.stringify({ type: `${PROBLEM_BASE}${code}`, ...rest }), {
+	const { code, type = `${PROBLEM_BASE}${code}`, ...rest } = problem;
+	return new Response(JSON.stringify({ type, ...rest }), {
 		status: problem.status,
 		headers: { ...headers, "Content-Type": "application/problem+json", "Cache-Control": "no-store" },
 	});

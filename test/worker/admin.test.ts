@@ -54,7 +54,7 @@ describe("tenants", () => {
 		const get = await admin("GET", "/tenants/acme-a");
 		expect(await get.json()).toMatchObject({ tenant: "acme-a", config: { tier: "growth", rate: 500, burst: 900 } });
 		const res = await tenant("acme-a");
-		expect(res.headers.get("RateLimit-Policy")).toBe('"growth";q=900;w=2');
+		expect(res.headers.get("RateLimit-Policy")).toBe('"growth";q=1000;w=2');
 	});
 
 	it.each([

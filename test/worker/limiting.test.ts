@@ -40,8 +40,8 @@ describe("limiting through the Worker", () => {
 		expect(retryAfter).toBeGreaterThanOrEqual(Number(rate.get("t")));
 		expect(parseList(denied.headers.get("RateLimit-Policy") ?? "")).toHaveLength(1);
 		expect(await denied.json()).toEqual({
-			type: "urn:problem:edge-limiter:rate-limited",
-			title: "Too Many Requests",
+			type: "https://iana.org/assignments/http-problem-types#quota-exceeded",
+			title: "Quota Exceeded",
 			status: 429,
 			detail: expect.stringContaining("starter"),
 			tenant: "acme",
