@@ -41,6 +41,38 @@ describe("admin authentication", () => {
 			expect(await res.text()).not.toContain(TOKEN);
 		},
 	);
+
+	it.each([
+		[undefined, 'Bearer realm="limiter-admin"'],
+		["Basic dGVzdA==", 'Bearer realm="limiter-admin"'],
+		["Bearer", 'Bearer realm="limiter-admin"'],
+		["Bearer two words", 'Bearer realm="limiter-admin"'],
+		["Bearer wrong", 'Bearer realm="limiter-admin", error="invalid_token"'],
+	])("authorization %j is challenged with %s", async (header, challenge) => {
+		const res = await send("/_limiter/admin/pool", header ? { headers: { authorization: header } } : {});
+		expect(res.status).toBe(401);
+		expect(res.headers.get("WWW-Authenticate")).toBe(challenge);
+		expect(await res.json()).toMatchObject({ type: "urn:problem:edge-limiter:unauthorized", status: 401 });
+	});
+
+	it("the scheme is case-insensitive and the token is exact", async () => {
+		const pool = (authorization: string) => send("/_limiter/admin/pool", { headers: { authorization } });
+		expect((await pool(`bearer ${TOKEN}`)).status).toBe(200);
+		expect((await pool(`BEARER   ${TOKEN}`)).status).toBe(200);
+		expect((await pool(`Bearer ${TOKEN.toUpperCase()}`)).status).toBe(401);
+	});
+
+	it("an ADMIN_TOKEN no bearer header can carry is a 500 that does not show it", async () => {
+		const odd = "has spaces and !";
+		const res = await send("/_limiter/admin/pool", { headers: { authorization: `Bearer ${odd}` } }, {
+			...env,
+			ADMIN_TOKEN: odd,
+		} as Env);
+		expect(res.status).toBe(500);
+		const text = await res.text();
+		expect(text).not.toContain(odd);
+		expect(JSON.parse(text)).toMatchObject({ type: "urn:problem:edge-limiter:misconfigured" });
+	});
 });
 
 describe("tenants", () => {
