@@ -4,13 +4,14 @@
  * from the next lease, live bucket state, resets, and the surge pool.
  */
 import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type * as v from "valibot";
 import { hashKey, type KeyRecord, keyIdKey, keyRecordKey, newKey } from "../config/api-keys";
 import { TIERS_KEY, tenantKey } from "../config/tenant-config";
 import { bucketKey, TENANT_ID } from "../http/identify";
 import { ProblemError } from "../http/problem";
 import { BURST_POOL_NAME } from "../objects/burst-pool";
-import { runtimeFor } from "../runtime";
+import { type Runtime, runtimeFor } from "../runtime";
 import {
 	BUILTIN_TIERS,
 	parseTenantConfig,
@@ -27,7 +28,10 @@ import {
 import { type AdminEnv, adminAuth } from "./auth";
 import { check, KeyBody, MAX_BODY_BYTES, PoolBody, TenantBody, TierBody } from "./schema";
 
-type AdminContext = Context<{ Bindings: AdminEnv }>;
+/** The admin app's Hono env: the bindings, and the isolate's runtime as `c.var.runtime`. */
+type AdminApp = { Bindings: AdminEnv; Variables: { runtime: Runtime } };
+
+type AdminContext = Context<AdminApp>;
 
 function badRequest(detail: string): ProblemError {
 	return new ProblemError({ code: "invalid-body", title: "Invalid request body", status: 400, detail });
@@ -93,15 +97,8 @@ function tenantId(c: AdminContext): string {
 }
 
 async function body<T extends v.GenericSchema>(c: AdminContext, schema: T): Promise<v.InferOutput<T>> {
+	// Within MAX_BODY_BYTES: the body limit below has read it.
 	const text = await c.req.text();
-	if (text.length > MAX_BODY_BYTES) {
-		throw new ProblemError({
-			code: "body-too-large",
-			title: "Payload Too Large",
-			status: 413,
-			detail: `Admin bodies are at most ${MAX_BODY_BYTES} bytes.`,
-		});
-	}
 	let value: unknown;
 	try {
 		value = JSON.parse(text);
@@ -131,9 +128,30 @@ function nextVersion(previous: TenantConfig | null): number {
 }
 
 /** The admin sub-app, mounted at `/_limiter/admin`. */
-export const admin = new Hono<{ Bindings: AdminEnv }>();
+export const admin = new Hono<AdminApp>();
 
 admin.use(adminAuth());
+
+// After authentication, so that a caller without the token learns nothing of the settings.
+admin.use(async function isolateRuntime(c, next) {
+	c.set("runtime", runtimeFor(c.env));
+	await next();
+});
+
+// Counts bytes as they arrive and stops at the limit: an oversized body is refused, never held whole.
+admin.use(
+	bodyLimit({
+		maxSize: MAX_BODY_BYTES,
+		onError: () => {
+			throw new ProblemError({
+				code: "body-too-large",
+				title: "Payload Too Large",
+				status: 413,
+				detail: `Admin bodies are at most ${MAX_BODY_BYTES} bytes.`,
+			});
+		},
+	}),
+);
 
 admin.get("/tenants/:id", async (c) => {
 	const id = tenantId(c);
@@ -157,7 +175,7 @@ admin.put("/tenants/:id", async (c) => {
 	const config: TenantConfig = { ...input, version: nextVersion(await storedConfig(c.env, id, tiers)) };
 	await c.env.CONFIG.put(tenantKey(id), JSON.stringify(config));
 	const policy = await push(c.env, id, policyForConfig(config, tiers) as TenantPolicy);
-	runtimeFor(c.env).configs.forget(id);
+	c.var.runtime.configs.forget(id);
 	return c.json({ tenant: id, config, policy });
 });
 
@@ -167,9 +185,9 @@ admin.delete("/tenants/:id", async (c) => {
 	const previous = await storedConfig(c.env, id, tiers);
 	await c.env.CONFIG.delete(tenantKey(id));
 	// The bucket goes back to the default tier, at a version newer than the deleted entry.
-	const fallback = policyForTier(runtimeFor(c.env).settings.defaultTier, nextVersion(previous), tiers) as TenantPolicy;
+	const fallback = policyForTier(c.var.runtime.settings.defaultTier, nextVersion(previous), tiers) as TenantPolicy;
 	await push(c.env, id, fallback);
-	runtimeFor(c.env).configs.forget(id);
+	c.var.runtime.configs.forget(id);
 	return c.body(null, 204);
 });
 
@@ -204,7 +222,7 @@ admin.put("/tiers/:name", async (c) => {
 	const tier = await body(c, TierBody);
 	const custom = { ...(await readTiers(c.env)).custom, [name]: tier };
 	await c.env.CONFIG.put(TIERS_KEY, JSON.stringify(custom));
-	runtimeFor(c.env).configs.forgetTiers();
+	c.var.runtime.configs.forgetTiers();
 	return c.json({ name, ...tier, builtin: Object.hasOwn(BUILTIN_TIERS, name) });
 });
 
@@ -217,7 +235,7 @@ admin.delete("/tiers/:name", async (c) => {
 	}
 	delete custom[name];
 	await c.env.CONFIG.put(TIERS_KEY, JSON.stringify(custom));
-	runtimeFor(c.env).configs.forgetTiers();
+	c.var.runtime.configs.forgetTiers();
 	return c.body(null, 204);
 });
 
@@ -256,7 +274,7 @@ admin.delete("/keys/:keyId", async (c) => {
 		throw new ProblemError({ code: "not-found", title: "Not Found", status: 404, detail: `No key ${keyId}.` });
 	await c.env.CONFIG.delete(keyRecordKey(hash));
 	await c.env.CONFIG.delete(keyIdKey(keyId));
-	runtimeFor(c.env).keys.forget(hash);
+	c.var.runtime.keys.forget(hash);
 	return c.body(null, 204);
 });
 

@@ -75,6 +75,56 @@ describe("admin authentication", () => {
 	});
 });
 
+describe("admin body limit", () => {
+	const CHUNK = new Uint8Array(4096).fill(0x20);
+	/** A body of `chunks` × 4 KiB that counts how often it is asked for more. */
+	function countedBody(chunks: number) {
+		const read = { pulls: 0 };
+		const stream = new ReadableStream<Uint8Array>({
+			pull(controller) {
+				read.pulls += 1;
+				controller.enqueue(CHUNK);
+				if (read.pulls >= chunks) controller.close();
+			},
+		});
+		return { stream, read };
+	}
+	const put = (body: ReadableStream, headers: Record<string, string> = {}) =>
+		send("/_limiter/admin/tenants/acme-big", {
+			method: "PUT",
+			headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", ...headers },
+			body,
+		});
+
+	it("a 64 MB body streamed without a length is refused with 413 after reading little more than 16 KB", async () => {
+		const { stream, read } = countedBody(16_384);
+		const res = await put(stream);
+		expect(res.status).toBe(413);
+		expect(await res.json()).toMatchObject({ type: "urn:problem:edge-limiter:body-too-large", status: 413 });
+		expect(read.pulls * CHUNK.length).toBeLessThan(64 * 1024);
+	});
+
+	it("a body that declares 300 MB is refused with 413 before any of it is read", async () => {
+		const { stream, read } = countedBody(16_384);
+		const res = await put(stream, { "content-length": String(300 * 1024 * 1024) });
+		expect(res.status).toBe(413);
+		expect(read.pulls).toBeLessThanOrEqual(1);
+	});
+
+	it("a body within the limit, streamed in pieces, is read whole", async () => {
+		const json = new TextEncoder().encode(JSON.stringify({ tier: "growth", rate: 7 }));
+		const stream = new ReadableStream<Uint8Array>({
+			start(controller) {
+				for (let i = 0; i < json.length; i += 5) controller.enqueue(json.subarray(i, i + 5));
+				controller.close();
+			},
+		});
+		const res = await put(stream);
+		expect(res.status).toBe(200);
+		expect(await res.json()).toMatchObject({ config: { tier: "growth", rate: 7 } });
+	});
+});
+
 describe("tenants", () => {
 	it("PUT stores the configuration in KV with a version and GET returns it", async () => {
 		const put = await admin("PUT", "/tenants/acme-a", { tier: "growth", rate: 500, burst: 900 });
