@@ -97,7 +97,7 @@ function tenantId(c: AdminContext): string {
 }
 
 async function body<T extends v.GenericSchema>(c: AdminContext, schema: T): Promise<v.InferOutput<T>> {
-	// Within MAX_BODY_BYTES: the body limit below has read it.
+	// At most MAX_BODY_BYTES: the body-limit middleware has already refused anything larger.
 	const text = await c.req.text();
 	let value: unknown;
 	try {
