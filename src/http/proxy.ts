@@ -8,9 +8,9 @@
  * { status: 101 })`, which drops the `webSocket` (workerd refuses the status
  * without one); it removes the client's `Accept-Encoding` and the origin's
  * `Content-Encoding`, so compressed answers would reach clients uncompressed;
- * it removes the request headers that `Connection` names only in its strict
- * mode, which answers 400 instead; and it builds one more `Request` per request
- * on the path every request takes.
+ * it removes the request headers that `Connection` names only in a strict mode
+ * that also answers 400 to a malformed `Connection`; and it builds one more
+ * `Request` per request on the path every request takes.
  */
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus proxy credentials. */
