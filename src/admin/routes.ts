@@ -4,13 +4,14 @@
  * from the next lease, live bucket state, resets, and the surge pool.
  */
 import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type * as v from "valibot";
 import { hashKey, type KeyRecord, keyIdKey, keyRecordKey, newKey } from "../config/api-keys";
 import { KV_SETTLE_MS, TIERS_KEY, tenantKey } from "../config/tenant-config";
 import { bucketKey, TENANT_ID } from "../http/identify";
 import { ProblemError } from "../http/problem";
 import { BURST_POOL_NAME } from "../objects/burst-pool";
-import { runtimeFor } from "../runtime";
+import { type Runtime, runtimeFor } from "../runtime";
 import {
 	BUILTIN_TIERS,
 	parseTenantConfig,
@@ -27,7 +28,10 @@ import {
 import { type AdminEnv, adminAuth } from "./auth";
 import { check, KeyBody, MAX_BODY_BYTES, PoolBody, TenantBody, TierBody } from "./schema";
 
-type AdminContext = Context<{ Bindings: AdminEnv }>;
+/** The admin app's Hono env: the bindings, and the isolate's runtime as `c.var.runtime`. */
+type AdminApp = { Bindings: AdminEnv; Variables: { runtime: Runtime } };
+
+type AdminContext = Context<AdminApp>;
 
 function badRequest(detail: string): ProblemError {
 	return new ProblemError({ code: "invalid-body", title: "Invalid request body", status: 400, detail });
@@ -93,15 +97,8 @@ function tenantId(c: AdminContext): string {
 }
 
 async function body<T extends v.GenericSchema>(c: AdminContext, schema: T): Promise<v.InferOutput<T>> {
+	// At most MAX_BODY_BYTES: the body-limit middleware has already refused anything larger.
 	const text = await c.req.text();
-	if (text.length > MAX_BODY_BYTES) {
-		throw new ProblemError({
-			code: "body-too-large",
-			title: "Payload Too Large",
-			status: 413,
-			detail: `Admin bodies are at most ${MAX_BODY_BYTES} bytes.`,
-		});
-	}
 	let value: unknown;
 	try {
 		value = JSON.parse(text);
@@ -135,9 +132,30 @@ function pushVersion(): number {
 }
 
 /** The admin sub-app, mounted at `/_limiter/admin`. */
-export const admin = new Hono<{ Bindings: AdminEnv }>();
+export const admin = new Hono<AdminApp>();
 
 admin.use(adminAuth());
+
+// After authentication, so that a caller without the token learns nothing of the settings.
+admin.use(async function isolateRuntime(c, next) {
+	c.set("runtime", runtimeFor(c.env));
+	await next();
+});
+
+// Counts bytes as they arrive and stops at the limit: an oversized body is refused, never held whole.
+admin.use(
+	bodyLimit({
+		maxSize: MAX_BODY_BYTES,
+		onError: () => {
+			throw new ProblemError({
+				code: "body-too-large",
+				title: "Payload Too Large",
+				status: 413,
+				detail: `Admin bodies are at most ${MAX_BODY_BYTES} bytes.`,
+			});
+		},
+	}),
+);
 
 admin.get("/tenants/:id", async (c) => {
 	const id = tenantId(c);
@@ -161,7 +179,7 @@ admin.put("/tenants/:id", async (c) => {
 	const config: TenantConfig = { ...input, version: Date.now() };
 	await c.env.CONFIG.put(tenantKey(id), JSON.stringify(config));
 	const policy = await push(c.env, id, policyForConfig(config, tiers, pushVersion()) as TenantPolicy);
-	runtimeFor(c.env).configs.forget(id);
+	c.var.runtime.configs.forget(id);
 	return c.json({ tenant: id, config, policy });
 });
 
@@ -170,9 +188,9 @@ admin.delete("/tenants/:id", async (c) => {
 	const tiers = await tierTable(c.env);
 	await c.env.CONFIG.delete(tenantKey(id));
 	// The bucket goes back to the default tier.
-	const fallback = policyForTier(runtimeFor(c.env).settings.defaultTier, pushVersion(), tiers) as TenantPolicy;
+	const fallback = policyForTier(c.var.runtime.settings.defaultTier, pushVersion(), tiers) as TenantPolicy;
 	await push(c.env, id, fallback);
-	runtimeFor(c.env).configs.forget(id);
+	c.var.runtime.configs.forget(id);
 	return c.body(null, 204);
 });
 
@@ -207,7 +225,7 @@ admin.put("/tiers/:name", async (c) => {
 	const tier = await body(c, TierBody);
 	const custom = { ...(await readTiers(c.env)).custom, [name]: tier };
 	await c.env.CONFIG.put(TIERS_KEY, JSON.stringify(custom));
-	runtimeFor(c.env).configs.forgetTiers();
+	c.var.runtime.configs.forgetTiers();
 	return c.json({ name, ...tier, builtin: Object.hasOwn(BUILTIN_TIERS, name) });
 });
 
@@ -220,7 +238,7 @@ admin.delete("/tiers/:name", async (c) => {
 	}
 	delete custom[name];
 	await c.env.CONFIG.put(TIERS_KEY, JSON.stringify(custom));
-	runtimeFor(c.env).configs.forgetTiers();
+	c.var.runtime.configs.forgetTiers();
 	return c.body(null, 204);
 });
 
@@ -259,7 +277,7 @@ admin.delete("/keys/:keyId", async (c) => {
 		throw new ProblemError({ code: "not-found", title: "Not Found", status: 404, detail: `No key ${keyId}.` });
 	await c.env.CONFIG.delete(keyRecordKey(hash));
 	await c.env.CONFIG.delete(keyIdKey(keyId));
-	runtimeFor(c.env).keys.forget(hash);
+	c.var.runtime.keys.forget(hash);
 	return c.body(null, 204);
 });
 

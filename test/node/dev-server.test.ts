@@ -4,81 +4,17 @@
  * test inside workerd cannot: a restart of the dev server and a request body
  * streamed over real sockets.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDevServer, TOKEN } from "./support/dev-server";
 
-const WRANGLER = fileURLToPath(new URL("../../node_modules/wrangler/bin/wrangler.js", import.meta.url));
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const TOKEN = "dev-server-test-token";
 const MIB = 1024 * 1024;
 const BODY_BYTES = 100 * MIB;
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
-
-async function freePort(): Promise<number> {
-	const server = createServer();
-	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-	const { port } = server.address() as AddressInfo;
-	await new Promise((resolve) => server.close(resolve));
-	return port;
-}
-
-/** `wrangler dev` on a free port, its state under `stateDir`; `kill` ends it and workerd at once, no shutdown. */
-async function startDevServer(
-	stateDir: string,
-	originUrl: string,
-): Promise<{ url: string; kill: () => Promise<void> }> {
-	const port = await freePort();
-	const inspector = await freePort();
-	const child: ChildProcess = spawn(
-		process.execPath,
-		[
-			WRANGLER,
-			"dev",
-			"--ip",
-			"127.0.0.1",
-			"--port",
-			String(port),
-			"--inspector-port",
-			String(inspector),
-			"--persist-to",
-			stateDir,
-			"--var",
-			`ORIGIN_URL:${originUrl}`,
-			"--var",
-			`ADMIN_TOKEN:${TOKEN}`,
-			"--show-interactive-dev-session=false",
-			"--log-level",
-			"error",
-		],
-		{ cwd: ROOT, detached: true, stdio: "ignore", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
-	);
-	const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-	const kill = async () => {
-		// The whole process group: wrangler and the workerd it started, as a crash would.
-		try {
-			process.kill(-(child.pid as number), "SIGKILL");
-		} catch {}
-		await exited;
-	};
-	const url = `http://127.0.0.1:${port}`;
-	for (let i = 0; i < 600; i++) {
-		const up = await fetch(`${url}/_limiter/health`).then(
-			(res) => res.ok,
-			() => false,
-		);
-		if (up) return { url, kill };
-		if (child.exitCode !== null) break;
-		await new Promise((resolve) => setTimeout(resolve, 100));
-	}
-	await kill();
-	throw new Error("wrangler dev did not start");
-}
 
 let origin: Server;
 let originUrl: string;

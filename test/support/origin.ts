@@ -41,3 +41,21 @@ export async function burst(count: number, send: () => Promise<Response>): Promi
 	await Promise.all(responses.map((r) => r.body?.cancel()));
 	return responses.map((r) => r.status);
 }
+
+/**
+ * An origin's answer accepting a WebSocket upgrade: a 101 whose server end
+ * echoes each message back as `echo <message>`.
+ */
+export function webSocketEcho(headers: HeadersInit = {}): Response {
+	const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+	server.accept();
+	server.addEventListener("message", (event) => server.send(`echo ${String(event.data)}`));
+	return new Response(null, { status: 101, webSocket: client, headers });
+}
+
+/** The next message `socket` receives. */
+export function nextMessage(socket: WebSocket): Promise<string> {
+	return new Promise((resolve) =>
+		socket.addEventListener("message", (event) => resolve(String(event.data)), { once: true }),
+	);
+}

@@ -41,6 +41,88 @@ describe("admin authentication", () => {
 			expect(await res.text()).not.toContain(TOKEN);
 		},
 	);
+
+	it.each([
+		[undefined, 'Bearer realm="limiter-admin"'],
+		["Basic dGVzdA==", 'Bearer realm="limiter-admin"'],
+		["Bearer", 'Bearer realm="limiter-admin"'],
+		["Bearer two words", 'Bearer realm="limiter-admin"'],
+		["Bearer wrong", 'Bearer realm="limiter-admin", error="invalid_token"'],
+	])("authorization %j is challenged with %s", async (header, challenge) => {
+		const res = await send("/_limiter/admin/pool", header ? { headers: { authorization: header } } : {});
+		expect(res.status).toBe(401);
+		expect(res.headers.get("WWW-Authenticate")).toBe(challenge);
+		expect(await res.json()).toMatchObject({ type: "urn:problem:edge-limiter:unauthorized", status: 401 });
+	});
+
+	it("the scheme is case-insensitive and the token is exact", async () => {
+		const pool = (authorization: string) => send("/_limiter/admin/pool", { headers: { authorization } });
+		expect((await pool(`bearer ${TOKEN}`)).status).toBe(200);
+		expect((await pool(`BEARER   ${TOKEN}`)).status).toBe(200);
+		expect((await pool(`Bearer ${TOKEN.toUpperCase()}`)).status).toBe(401);
+	});
+
+	it("an ADMIN_TOKEN no bearer header can carry is a 500 that does not show it", async () => {
+		const odd = "has spaces and !";
+		const res = await send("/_limiter/admin/pool", { headers: { authorization: `Bearer ${odd}` } }, {
+			...env,
+			ADMIN_TOKEN: odd,
+		} as Env);
+		expect(res.status).toBe(500);
+		const text = await res.text();
+		expect(text).not.toContain(odd);
+		expect(JSON.parse(text)).toMatchObject({ type: "urn:problem:edge-limiter:misconfigured" });
+	});
+});
+
+describe("admin body limit", () => {
+	const CHUNK = new Uint8Array(4096).fill(0x20);
+	/** A body of `chunks` × 4 KiB that counts how often it is asked for more. */
+	function countedBody(chunks: number) {
+		const read = { pulls: 0 };
+		const stream = new ReadableStream<Uint8Array>({
+			pull(controller) {
+				read.pulls += 1;
+				controller.enqueue(CHUNK);
+				if (read.pulls >= chunks) controller.close();
+			},
+		});
+		return { stream, read };
+	}
+	const put = (body: ReadableStream, headers: Record<string, string> = {}) =>
+		send("/_limiter/admin/tenants/acme-big", {
+			method: "PUT",
+			headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", ...headers },
+			body,
+		});
+
+	it("a 64 MB body streamed without a length is refused with 413 after reading little more than 16 KB", async () => {
+		const { stream, read } = countedBody(16_384);
+		const res = await put(stream);
+		expect(res.status).toBe(413);
+		expect(await res.json()).toMatchObject({ type: "urn:problem:edge-limiter:body-too-large", status: 413 });
+		expect(read.pulls * CHUNK.length).toBeLessThan(64 * 1024);
+	});
+
+	it("a body that declares 300 MB is refused with 413 before any of it is read", async () => {
+		const { stream, read } = countedBody(16_384);
+		const res = await put(stream, { "content-length": String(300 * 1024 * 1024) });
+		expect(res.status).toBe(413);
+		expect(read.pulls).toBeLessThanOrEqual(1);
+	});
+
+	it("a body within the limit, streamed in pieces, is read whole", async () => {
+		const json = new TextEncoder().encode(JSON.stringify({ tier: "growth", rate: 7 }));
+		const stream = new ReadableStream<Uint8Array>({
+			start(controller) {
+				for (let i = 0; i < json.length; i += 5) controller.enqueue(json.subarray(i, i + 5));
+				controller.close();
+			},
+		});
+		const res = await put(stream);
+		expect(res.status).toBe(200);
+		expect(await res.json()).toMatchObject({ config: { tier: "growth", rate: 7 } });
+	});
 });
 
 describe("tenants", () => {

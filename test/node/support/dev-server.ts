@@ -1,0 +1,75 @@
+/**
+ * `wrangler dev` as a developer runs it, in a child process, for tests that
+ * drive the limiter from outside over real sockets.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+
+const WRANGLER = fileURLToPath(new URL("../../../node_modules/wrangler/bin/wrangler.js", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+
+/** The admin token the dev server is started with. */
+export const TOKEN = "dev-server-test-token";
+
+/** A TCP port free at the time of asking. */
+export async function freePort(): Promise<number> {
+	const server = createServer();
+	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+	const { port } = server.address() as AddressInfo;
+	await new Promise((resolve) => server.close(resolve));
+	return port;
+}
+
+/** `wrangler dev` on a free port, its state under `stateDir`; `kill` ends it and workerd at once, no shutdown. */
+export async function startDevServer(
+	stateDir: string,
+	originUrl: string,
+): Promise<{ url: string; kill: () => Promise<void> }> {
+	const port = await freePort();
+	const inspector = await freePort();
+	const child: ChildProcess = spawn(
+		process.execPath,
+		[
+			WRANGLER,
+			"dev",
+			"--ip",
+			"127.0.0.1",
+			"--port",
+			String(port),
+			"--inspector-port",
+			String(inspector),
+			"--persist-to",
+			stateDir,
+			"--var",
+			`ORIGIN_URL:${originUrl}`,
+			"--var",
+			`ADMIN_TOKEN:${TOKEN}`,
+			"--show-interactive-dev-session=false",
+			"--log-level",
+			"error",
+		],
+		{ cwd: ROOT, detached: true, stdio: "ignore", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
+	);
+	const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+	const kill = async () => {
+		// The whole process group: wrangler and the workerd it started, as a crash would.
+		try {
+			process.kill(-(child.pid as number), "SIGKILL");
+		} catch {}
+		await exited;
+	};
+	const url = `http://127.0.0.1:${port}`;
+	for (let i = 0; i < 600; i++) {
+		const up = await fetch(`${url}/_limiter/health`).then(
+			(res) => res.ok,
+			() => false,
+		);
+		if (up) return { url, kill };
+		if (child.exitCode !== null) break;
+		await new Promise((resolve) => setTimeout(resolve, 100));
+	}
+	await kill();
+	throw new Error("wrangler dev did not start");
+}
