@@ -1,5 +1,6 @@
 /**
- * API keys: issued by the admin API, shown once, stored only as their SHA-256.
+ * API keys and path credentials: issued by the admin API and shown once, or
+ * imported (bot tokens, keys issued elsewhere); stored only as their SHA-256.
  * KV layout: `apikey:<sha256 hex>` → `{"tenant": "acme", "keyId": "…"}` and
  * `apikeyid:<keyId>` → `<sha256 hex>` (for revocation by id). Isolates cache
  * lookups (a revoked key can keep working there for up to the cache TTL).

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalRequestPath } from "../../src/http/request-path";
 
@@ -30,5 +31,45 @@ describe("canonicalRequestPath", () => {
 
 	it.each(["/bot666:a;/x", "/a;b=c", "/;", "/a%zz", "/a%4", "/%"])("%s has none", (path) => {
 		expect(canonicalRequestPath(path)).toBeInstanceOf(Error);
+	});
+});
+
+describe("canonicalRequestPath, properties", () => {
+	const unreserved = fc.constantFrom(..."abcXYZ019-._~".split(""));
+	const segment = fc
+		.array(unreserved, { minLength: 1, maxLength: 6 })
+		.filter((chars) => !/^\.{1,2}$/.test(chars.join("")));
+
+	it("any spelling of a plain path, escaped or with doubled slashes and ./ segments, is that path", () => {
+		const spell = (char: string) =>
+			fc.constantFrom(char, `%${char.charCodeAt(0).toString(16)}`, `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+		const separator = fc.constantFrom("/", "//", "/./", "/x/../");
+		const spelledSegment = (chars: string[]) => fc.tuple(...chars.map(spell)).map((parts) => parts.join(""));
+		fc.assert(
+			fc.property(
+				fc
+					.array(segment, { minLength: 1, maxLength: 5 })
+					.chain((segments) =>
+						fc.tuple(
+							fc.constant(`/${segments.map((chars) => chars.join("")).join("/")}`),
+							fc.tuple(...segments.map((chars) => fc.tuple(separator, spelledSegment(chars)))),
+						),
+					),
+				([plain, spelled]) => {
+					expect(canonicalRequestPath(spelled.map(([sep, text]) => `${sep}${text}`).join(""))).toBe(plain);
+				},
+			),
+			{ numRuns: 1_000 },
+		);
+	});
+
+	it("is idempotent", () => {
+		fc.assert(
+			fc.property(fc.webPath(), (path) => {
+				const once = canonicalRequestPath(new URL(`https://h${path.startsWith("/") ? "" : "/"}${path}`).pathname);
+				if (!(once instanceof Error)) expect(canonicalRequestPath(once)).toBe(once);
+			}),
+			{ numRuns: 1_000 },
+		);
 	});
 });
