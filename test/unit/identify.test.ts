@@ -338,7 +338,11 @@ describe("control prefix", () => {
 		);
 	});
 
-	it.each(["/", "/_limiterx", "/api/_limiter", "/x/_limiter/.."])("%s is not", (path) => {
+	it("a prefix encoded ten times over is a control path", () => {
+		expect(isControlPath(`/%${"25".repeat(9)}5flimiter/admin`)).toBe(true);
+	});
+
+	it.each(["/", "/_limiterx", "/api/_limiter", "/x/_limiter/..", "/files/%2525", "/a%ff"])("%s is not", (path) => {
 		expect(isControlPath(path)).toBe(false);
 	});
 
