@@ -48,8 +48,18 @@ export const BUILTIN_TIERS = {
 /** Tiers by name: the built-in ones, plus operators' custom tiers and overrides (KV key `tiers`). */
 export type TierTable = Readonly<Record<string, Tier>>;
 
-/** Names a custom tier may have. */
+/** Names a custom tier may have (see {@link isTierName}). */
 export const TIER_NAME = /^[a-z0-9_-]{1,32}$/;
+
+/**
+ * Whether `name` may name a tier: matches {@link TIER_NAME} and is not a
+ * member of `Object.prototype` (`__proto__`, `constructor`), which a tier
+ * table, being an object, could never hold as its own.
+ * @example isTierName("__proto__") // false
+ */
+export function isTierName(name: string): boolean {
+	return TIER_NAME.test(name) && !(name in Object.prototype);
+}
 
 /** Name of a built-in tier. */
 export type BuiltinTierName = keyof typeof BUILTIN_TIERS;
@@ -203,7 +213,7 @@ export function parseTierTable(raw: string | null): TierTable | Error {
 	if (value instanceof Error) return new Error(`tiers: ${value.message}`);
 	const table: Record<string, Tier> = { ...BUILTIN_TIERS };
 	for (const [name, tier] of Object.entries(value)) {
-		if (TIER_NAME.test(name) && isTier(tier)) table[name] = { rate: tier.rate, burst: tier.burst, weight: tier.weight };
+		if (isTierName(name) && isTier(tier)) table[name] = { rate: tier.rate, burst: tier.burst, weight: tier.weight };
 	}
 	return table;
 }

@@ -14,6 +14,7 @@ import { BURST_POOL_NAME } from "../objects/burst-pool";
 import { type Runtime, runtimeFor } from "../runtime";
 import {
 	BUILTIN_TIERS,
+	isTierName,
 	parseTenantConfig,
 	parseTierTable,
 	policyForConfig,
@@ -49,7 +50,7 @@ function notSeen(id: string): ProblemError {
 
 function tierName(c: AdminContext): string {
 	const name = c.req.param("name") ?? "";
-	if (!TIER_NAME.test(name)) throw badRequest(`name: tier names match ${TIER_NAME.source}`);
+	if (!isTierName(name)) throw badRequest(`name: tier names match ${TIER_NAME.source}`);
 	return name;
 }
 
@@ -260,13 +261,23 @@ admin.put("/pool", async (c) => {
 });
 
 admin.post("/keys", async (c) => {
-	const { tenant } = await body(c, KeyBody);
-	const { keyId, key } = newKey();
+	const { tenant, key: imported } = await body(c, KeyBody);
+	const { keyId, key: generated } = newKey();
+	const key = imported ?? generated;
 	const hash = await hashKey(key);
+	if (imported !== undefined && (await c.env.CONFIG.get(keyRecordKey(hash))) !== null) {
+		throw new ProblemError({
+			code: "key-exists",
+			title: "Conflict",
+			status: 409,
+			detail: "This key is already registered.",
+		});
+	}
 	await c.env.CONFIG.put(keyRecordKey(hash), JSON.stringify({ tenant, keyId } satisfies KeyRecord));
 	await c.env.CONFIG.put(keyIdKey(keyId), hash);
+	runtimeFor(c.env).keys.forget(hash);
 	// The key itself is in this response only; KV holds its hash.
-	return c.json({ keyId, key, tenant }, 201);
+	return c.json(imported === undefined ? { keyId, key, tenant } : { keyId, tenant }, 201);
 });
 
 admin.delete("/keys/:keyId", async (c) => {

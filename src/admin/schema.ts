@@ -2,23 +2,29 @@
  * Admin request bodies, validated with valibot. Every failure names the field.
  */
 import * as v from "valibot";
+import { CREDENTIAL } from "../config/api-keys";
 import { TENANT_ID } from "../http/identify";
-import { MAX_LIMIT, MAX_WEIGHT, TIER_NAME } from "../tiers";
+import { isTierName, MAX_LIMIT, MAX_WEIGHT, TIER_NAME } from "../tiers";
 
 const limit = (min: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(MAX_LIMIT));
 
 /** `PUT /_limiter/admin/tenants/:id`. */
 export const TenantBody = v.strictObject({
 	/** Checked against the tier table by the route. */
-	tier: v.pipe(v.string(), v.regex(TIER_NAME)),
+	tier: v.pipe(v.string(), v.check(isTierName, `tier names match ${TIER_NAME.source}`)),
 	/** 0 means unlimited. */
 	rate: v.optional(limit(0)),
 	burst: v.optional(limit(1)),
 	enabled: v.optional(v.boolean()),
 });
 
-/** `POST /_limiter/admin/keys`. */
-export const KeyBody = v.strictObject({ tenant: v.pipe(v.string(), v.regex(TENANT_ID)) });
+/** `POST /_limiter/admin/keys`: a new key for `tenant`, or `key` imported (a bot token, a key issued elsewhere). */
+export const KeyBody = v.strictObject({
+	tenant: v.pipe(v.string(), v.regex(TENANT_ID)),
+	key: v.optional(
+		v.pipe(v.string(), v.regex(CREDENTIAL, "keys are 8 to 256 printable ASCII characters, no spaces or commas")),
+	),
+});
 
 /** `PUT /_limiter/admin/tiers/:name`. */
 export const TierBody = v.strictObject({

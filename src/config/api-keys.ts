@@ -1,5 +1,6 @@
 /**
- * API keys: issued by the admin API, shown once, stored only as their SHA-256.
+ * API keys and path credentials: issued by the admin API and shown once, or
+ * imported (bot tokens, keys issued elsewhere); stored only as their SHA-256.
  * KV layout: `apikey:<sha256 hex>` → `{"tenant": "acme", "keyId": "…"}` and
  * `apikeyid:<keyId>` → `<sha256 hex>` (for revocation by id). Isolates cache
  * lookups (a revoked key can keep working there for up to the cache TTL).
@@ -21,6 +22,13 @@ function hex(bytes: Uint8Array): string {
 export async function hashKey(key: string): Promise<string> {
 	return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key))));
 }
+
+/**
+ * What a key may look like, issued here or imported (a bot token, a key
+ * issued elsewhere): printable ASCII without spaces or commas (a comma is how
+ * repeated headers are joined), 8 to 256 characters.
+ */
+export const CREDENTIAL = /^[\x21-\x2b\x2d-\x7e]{8,256}$/;
 
 /** A new key and its id: `lim_<keyId>_<secret>` with 192 random bits of secret. */
 export function newKey(): { keyId: string; key: string } {
@@ -59,13 +67,17 @@ export class ApiKeyCache {
 		this.#maxEntries = options.maxEntries ?? 10_000;
 	}
 
-	/** The tenant a key belongs to, or null for an unknown or revoked key. */
-	async tenantFor(kv: KvReader, key: string, ttlMs: number): Promise<string | null> {
-		if (key.length > 256) return null;
-		const hash = await hashKey(key);
-		const now = this.#now();
+	/**
+	 * What this isolate remembers of the key with this hash: its tenant, null
+	 * for unknown or revoked, undefined when it must be read from KV. No I/O.
+	 */
+	cached(hash: string): string | null | undefined {
 		const cached = this.#cache.get(hash);
-		if (cached && cached.expiresAt > now) return cached.tenant;
+		return cached && cached.expiresAt > this.#now() ? cached.tenant : undefined;
+	}
+
+	/** Reads the key with this hash from KV and remembers the answer for `ttlMs`. */
+	async load(kv: KvReader, hash: string, ttlMs: number): Promise<string | null> {
 		let tenant: string | null = null;
 		const raw = await kv.get(keyRecordKey(hash));
 		if (raw !== null) {
@@ -77,7 +89,7 @@ export class ApiKeyCache {
 			}
 		}
 		if (this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value as string);
-		this.#cache.set(hash, { tenant, expiresAt: now + ttlMs });
+		this.#cache.set(hash, { tenant, expiresAt: this.#now() + ttlMs });
 		return tenant;
 	}
 

@@ -31,6 +31,15 @@ export interface Settings {
 	timeoutMs: number;
 	/** `RATELIMIT_HEADERS`: comma list of `draft10`, `draft7`, `legacy` (not draft10 with draft7). @default draft7,legacy */
 	rateLimitHeaders: Readonly<HeaderFlavours>;
+	/** `ANON_IPV4_PREFIX`: anonymous IPv4 clients share a bucket per network of this many bits (1–32). @default 32 */
+	anonIpv4Prefix: number;
+	/** `ANON_IPV6_PREFIX`: anonymous IPv6 clients share a bucket per network of this many bits (1–128). @default 64 */
+	anonIpv6Prefix: number;
+	/**
+	 * `FORWARD_API_KEY`: whether the origin receives the API key (`Authorization` /
+	 * `x-api-key`) in api-key mode; it always receives `x-tenant-id`. @default true
+	 */
+	forwardApiKey: boolean;
 }
 
 /** The variables settings are read from; all optional but ORIGIN_URL. */
@@ -46,7 +55,10 @@ export type SettingsEnv = Partial<
 		| "COST_HEADER"
 		| "FAIL_MODE"
 		| "DO_TIMEOUT_MS"
-		| "RATELIMIT_HEADERS",
+		| "RATELIMIT_HEADERS"
+		| "ANON_IPV4_PREFIX"
+		| "ANON_IPV6_PREFIX"
+		| "FORWARD_API_KEY",
 		string
 	>
 >;
@@ -61,6 +73,14 @@ function positiveNumber(name: string, raw: string | undefined, fallback: number)
 	const value = Number(raw);
 	if (!Number.isFinite(value) || value <= 0)
 		throw new SettingsError(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+	return value;
+}
+
+function prefixLength(name: string, raw: string | undefined, fallback: number, most: number): number {
+	if (raw === undefined || raw === "") return fallback;
+	const value = Number(raw);
+	if (!Number.isInteger(value) || value < 1 || value > most)
+		throw new SettingsError(`${name} must be an integer from 1 to ${most}, got ${JSON.stringify(raw)}`);
 	return value;
 }
 
@@ -89,6 +109,9 @@ export function parseSettings(env: SettingsEnv): Settings {
 	if (failMode !== "open" && failMode !== "closed" && failMode !== "local") {
 		throw new SettingsError("FAIL_MODE must be open, closed or local");
 	}
+	const forwardApiKey = env.FORWARD_API_KEY || "true";
+	if (forwardApiKey !== "true" && forwardApiKey !== "false")
+		throw new SettingsError("FORWARD_API_KEY must be true or false");
 	return {
 		origin,
 		tenantSource,
@@ -100,6 +123,9 @@ export function parseSettings(env: SettingsEnv): Settings {
 		failMode,
 		timeoutMs: positiveNumber("DO_TIMEOUT_MS", env.DO_TIMEOUT_MS, 50),
 		rateLimitHeaders: parseHeaderFlavours(env.RATELIMIT_HEADERS),
+		anonIpv4Prefix: prefixLength("ANON_IPV4_PREFIX", env.ANON_IPV4_PREFIX, 32, 32),
+		anonIpv6Prefix: prefixLength("ANON_IPV6_PREFIX", env.ANON_IPV6_PREFIX, 64, 128),
+		forwardApiKey: forwardApiKey === "true",
 	};
 }
 

@@ -5,7 +5,7 @@
 import { runtimeFor } from "../runtime";
 import { parseCost } from "./cost";
 import { decisionHeaders, retryAfter, retryAfterSeconds, SURGE_POLICY_NAME } from "./headers";
-import { bucketKey, identify } from "./identify";
+import { originHeaders, resolveIdentity } from "./identify";
 import { ProblemError, problemResponse, QUOTA_EXCEEDED } from "./problem";
 import { forward, OriginUnreachable } from "./proxy";
 
@@ -14,36 +14,23 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 	const runtime = runtimeFor(env);
 	const { settings } = runtime;
 	const { headers: requestHeaders } = request;
-	let identity = identify(settings.tenantSource, url, requestHeaders);
-	if (identity.kind === "api-key") {
-		const owner = await runtime.keys.tenantFor(env.CONFIG, identity.apiKey, settings.configTtlMs);
-		if (!owner) {
-			throw new ProblemError(
-				{
-					code: "invalid-api-key",
-					title: "Invalid API key",
-					status: 401,
-					detail: "The API key is unknown or revoked.",
-				},
-				{ "WWW-Authenticate": 'Bearer realm="api"' },
-			);
-		}
-		identity = { kind: "tenant", tenant: owner, key: bucketKey(owner) };
-	}
-	if (identity.kind === "invalid") {
-		throw new ProblemError({
-			code: "invalid-tenant",
-			title: "Invalid tenant id",
-			status: 400,
-			detail: identity.reason,
-		});
-	}
-	if (identity.kind === "anonymous" && settings.anonymous === "reject") {
-		throw new ProblemError(
-			{ code: "tenant-required", title: "Tenant required", status: 401, detail: "This API requires a tenant id." },
-			{ "WWW-Authenticate": 'Bearer realm="api"' },
-		);
-	}
+	const defer = (work: Promise<unknown>) => ctx.waitUntil(work);
+	const resolved = resolveIdentity(url, requestHeaders, settings, {
+		keys: runtime.keys,
+		kv: env.CONFIG,
+		// Only on the slow path of a credential to check: the anonymous tier as the tier table has it.
+		charge: async (key) =>
+			runtime.limiter.admit(
+				key,
+				await runtime.configs.anonymousPolicy(env.CONFIG, settings.configTtlMs, defer),
+				1,
+				defer,
+			),
+	});
+	const identity = resolved instanceof Promise ? await resolved : resolved;
+	if (identity.kind === "refused") throw new ProblemError(identity.problem, identity.headers);
+	// Path mode: the origin gets the canonical path the identity was read from.
+	if (identity.path !== undefined) url.pathname = identity.path;
 	const cost = parseCost(requestHeaders.get(settings.costHeader));
 	if (cost === null) {
 		throw new ProblemError({
@@ -53,14 +40,14 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 			detail: `${settings.costHeader} must be an integer from 1 to 10000.`,
 		});
 	}
-	const defer = (work: Promise<unknown>) => ctx.waitUntil(work);
 	// Both answer at once on the common path; awaiting only real promises saves two turns per request.
 	const knownPolicy =
 		identity.kind === "tenant"
 			? runtime.configs.policyFor(env.CONFIG, identity.tenant, settings.defaultTier, settings.configTtlMs, defer)
 			: runtime.configs.anonymousPolicy(env.CONFIG, settings.configTtlMs, defer);
 	const policy = knownPolicy instanceof Promise ? await knownPolicy : knownPolicy;
-	const decided = runtime.limiter.admit(identity.key, policy, cost, defer);
+	const throttled = identity.kind === "anonymous" ? identity.throttled : undefined;
+	const decided = throttled ?? runtime.limiter.admit(identity.key, policy, cost, defer);
 	const decision = decided instanceof Promise ? await decided : decided;
 	const tenant = identity.kind === "tenant" ? identity.tenant : null;
 	if (!decision.allowed && !Number.isFinite(decision.retryAfterMs)) {
@@ -118,8 +105,7 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 	let response: Response;
 	try {
 		// With API keys or path ids the limiter knows the tenant: the origin gets that, never a client's claim.
-		const trusted = settings.tenantSource.kind === "header" ? undefined : { "x-tenant-id": tenant };
-		response = await forward(request, settings.origin, url, trusted);
+		response = await forward(request, settings.origin, url, originHeaders(settings, tenant));
 	} catch (error) {
 		if (!(error instanceof OriginUnreachable)) throw error;
 		console.error(`origin unreachable: ${error.message}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BUILTIN_TIERS, parseTenantConfig, policyForConfig } from "../../src/tiers";
+import { BUILTIN_TIERS, isTierName, parseTenantConfig, parseTierTable, policyForConfig } from "../../src/tiers";
 
 describe("tiers", () => {
 	it("match the design: starter 300/1200, growth 360/1440, scale 600/2400, weights 1 / 1.2 / 2", () => {
@@ -48,5 +48,27 @@ describe("parseTenantConfig", () => {
 			weight: 1.2,
 			version: 3,
 		});
+	});
+});
+
+describe("tier names", () => {
+	it.each(["gold", "a", "tier_2-b", "x".repeat(32), "valueof"])("%s is a tier name", (name) => {
+		expect(isTierName(name)).toBe(true);
+	});
+
+	it.each(["__proto__", "constructor", "Gold", "", "x".repeat(33), "a.b", "a b"])("%j is not", (name) => {
+		expect(isTierName(name)).toBe(false);
+	});
+
+	it("a stored table cannot define __proto__ or constructor", () => {
+		const gold = { rate: 5, burst: 10, weight: 1 };
+		const table = parseTierTable(JSON.stringify({ __proto__: gold, constructor: gold, gold })) as Record<
+			string,
+			unknown
+		>;
+		expect(Object.getPrototypeOf(table)).toBe(Object.prototype);
+		expect(Object.hasOwn(table, "__proto__")).toBe(false);
+		expect(Object.hasOwn(table, "constructor")).toBe(false);
+		expect(table.gold).toEqual(gold);
 	});
 });
