@@ -1,13 +1,27 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { unstable_readConfig } from "wrangler";
+
+const configPath = "./wrangler.toml";
+// The plugin, like `wrangler dev`, lets a developer's .dev.vars override [vars] and add ADMIN_TOKEN.
+// The tests run on wrangler.toml's values whatever .dev.vars says: each test sets what else it needs.
+const { vars } = unstable_readConfig({ config: configPath });
 
 export default defineConfig({
 	plugins: [
 		cloudflareTest({
-			wrangler: { configPath: "./wrangler.toml" },
-			// Thousand-request bursts on a shared 2-core machine can take a Durable Object longer than
-			// the production deadline; failure handling has its own tests with their own deadlines.
-			miniflare: { bindings: { DO_TIMEOUT_MS: "10000" } },
+			wrangler: { configPath },
+			miniflare: {
+				bindings: {
+					...vars,
+					// Empty is no token: the admin API is off, as without the secret (a binding cannot be
+					// removed here, only replaced). Admin tests pass their own token.
+					ADMIN_TOKEN: "",
+					// Thousand-request bursts on a shared 2-core machine can take a Durable Object longer than
+					// the production deadline; failure handling has its own tests with their own deadlines.
+					DO_TIMEOUT_MS: "10000",
+				},
+			},
 		}),
 	],
 	// test/node/ runs in Node (vitest.node.config.ts): it starts wrangler dev itself.

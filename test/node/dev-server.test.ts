@@ -48,6 +48,9 @@ async function startDevServer(
 			String(inspector),
 			"--persist-to",
 			stateDir,
+			// Not a developer's .dev.vars: wrangler.toml's [vars] and the --var flags below.
+			"--env-file",
+			"scripts/empty.env",
 			"--var",
 			`ORIGIN_URL:${originUrl}`,
 			"--var",
