@@ -2,6 +2,7 @@
  * The `limits` CLI's commands: argument parsing and the admin request each
  * one makes, and how answers are printed. Pure, so the tests cover it.
  */
+import { parseArgs as tokenize } from "node:util";
 
 /** An admin API call. */
 export interface AdminCall {
@@ -18,6 +19,7 @@ export class UsageError extends Error {
 /** Usage text. */
 export const USAGE = `usage: npm run limits -- <command> [options]
 
+  help, --help, -h             this text (also <command> --help)
   set <tenant> --tier <tier> [--rate N] [--burst N] [--enabled true|false]
   get <tenant>                 show a tenant's configuration
   delete <tenant>              remove it (the tenant falls back to DEFAULT_TIER)
@@ -35,29 +37,60 @@ options: --url <limiter URL> (env LIMITER_URL, default http://127.0.0.1:8787)
          --token <admin token> (env LIMITER_ADMIN_TOKEN or ADMIN_TOKEN, or .dev.vars)
          --json                print the API's JSON`;
 
+/** The options the CLI knows; any other is a usage error. */
+const OPTIONS = {
+	tier: { type: "string" },
+	rate: { type: "string" },
+	burst: { type: "string" },
+	enabled: { type: "string" },
+	weight: { type: "string" },
+	url: { type: "string" },
+	token: { type: "string" },
+	json: { type: "boolean" },
+	help: { type: "boolean", short: "h" },
+} as const;
+
 /** Parsed command line. */
 export interface Parsed {
 	words: string[];
+	/** The string options given, by name. */
 	options: Record<string, string>;
 	json: boolean;
+	/** `--help`, `-h` or the command `help`: print the usage, nothing else. */
+	help: boolean;
 }
 
-/** Splits `argv` into words and `--name value` options. */
+/**
+ * Splits `argv` into words and options with `node:util`'s `parseArgs`. The
+ * checks its strict mode makes are made here, so that each message names the
+ * flag: an unknown option, a missing value (`--tier` last, or followed by
+ * another option), a value given to `--json` or `--help`.
+ *
+ * @example parseArgs(["set", "acme", "--tier=growth"]) // { words: ["set", "acme"], options: { tier: "growth" }, … }
+ */
 export function parseArgs(argv: string[]): Parsed {
+	const { tokens } = tokenize({ args: argv, options: OPTIONS, allowPositionals: true, strict: false, tokens: true });
 	const words: string[] = [];
 	const options: Record<string, string> = {};
 	let json = false;
-	for (let i = 0; i < argv.length; i++) {
-		const arg = argv[i] as string;
-		if (arg === "--json") json = true;
-		else if (arg.startsWith("--")) {
-			const [name, inline] = arg.slice(2).split("=", 2) as [string, string | undefined];
-			const value = inline ?? argv[++i];
-			if (value === undefined) throw new UsageError(`--${name} needs a value`);
+	let help = false;
+	for (const token of tokens) {
+		if (token.kind === "positional") words.push(token.value);
+		if (token.kind !== "option") continue;
+		const { name, rawName, value, inlineValue } = token;
+		if (!Object.hasOwn(OPTIONS, name)) throw new UsageError(`unknown option ${rawName}`);
+		if (OPTIONS[name as keyof typeof OPTIONS].type === "boolean") {
+			if (value !== undefined) throw new UsageError(`${rawName} takes no value`);
+			if (name === "json") json = true;
+			else help = true;
+		} else {
+			// Without `=`, parseArgs takes the next argument whatever it is: `--tier --json` forgot the tier.
+			if (value === undefined || (!inlineValue && value.startsWith("-")))
+				throw new UsageError(`${rawName} needs a value`);
 			options[name] = value;
-		} else words.push(arg);
+		}
 	}
-	return { words, options, json };
+	return { words, options, json, help: help || words[0] === "help" };
 }
 
 function integer(options: Record<string, string>, name: string, required: boolean): number | undefined {

@@ -20,6 +20,10 @@ async function main(argv: string[]): Promise<number> {
 	let token: string | undefined;
 	try {
 		const parsed = parseArgs(argv);
+		if (parsed.help) {
+			console.log(USAGE);
+			return 0;
+		}
 		json = parsed.json;
 		call = callFor(parsed);
 		url = parsed.options.url ?? process.env.LIMITER_URL ?? "http://127.0.0.1:8787";

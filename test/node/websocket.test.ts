@@ -70,7 +70,7 @@ describe("WebSockets through wrangler dev", () => {
 		expect(put.status).toBe(200);
 		const res = await upgradeOnly(`${server.url}/v1/stream`, { "x-tenant-id": "ws-t", "x-forwarded-for": "6.6.6.6" });
 		expect(res.statusCode).toBe(101);
-		expect(res.headers.ratelimit).toMatch(/^"starter";r=99;t=\d+$/);
+		expect(res.headers.ratelimit).toMatch(/^limit=100, remaining=99, reset=\d+$/);
 		const seen = origin.upgrades.at(-1);
 		expect(seen?.upgrade?.toLowerCase()).toBe("websocket");
 		expect(seen?.["x-tenant-id"]).toBe("ws-t");

@@ -1,5 +1,6 @@
+// Runs in Node (vitest.node.config.ts), as the CLI does: workerd has no util.parseArgs.
 import { expect, it, describe as suite } from "vitest";
-import { callFor, describe, parseArgs, UsageError } from "../../cli/commands";
+import { callFor, describe, type Parsed, parseArgs, UsageError } from "../../cli/commands";
 
 const call = (line: string) => callFor(parseArgs(line.split(" ").filter(Boolean)));
 
@@ -44,6 +45,43 @@ suite("limits CLI", () => {
 		"set acme --tier",
 	])("%j is a usage error", (line) => {
 		expect(() => call(line)).toThrow(UsageError);
+	});
+
+	const parsed = (words: string[], extra: Partial<Parsed> = {}): Parsed => ({
+		words,
+		options: {},
+		json: false,
+		help: false,
+		...extra,
+	});
+	it.each<[string, Parsed]>([
+		["set acme --tier growth --rate 5", parsed(["set", "acme"], { options: { tier: "growth", rate: "5" } })],
+		["set acme --tier=growth", parsed(["set", "acme"], { options: { tier: "growth" } })],
+		["state acme --json", parsed(["state", "acme"], { json: true })],
+		["--help", parsed([], { help: true })],
+		["-h", parsed([], { help: true })],
+		["help", parsed(["help"], { help: true })],
+		["set --help", parsed(["set"], { help: true })],
+		["tiers set gold -h", parsed(["tiers", "set", "gold"], { help: true })],
+		["get -- --acme", parsed(["get", "--acme"])],
+	])("parses %j", (line, expected) => {
+		expect(parseArgs(line.split(" "))).toEqual(expected);
+	});
+
+	it.each([
+		["--bogus", "unknown option --bogus"],
+		["get acme --bogus x", "unknown option --bogus"],
+		["get acme --bogus=x", "unknown option --bogus"],
+		["get acme -x", "unknown option -x"],
+		["get acme -hx", "unknown option -x"],
+		["get acme --__proto__ x", "unknown option --__proto__"],
+		["get acme --toString", "unknown option --toString"],
+		["set acme --tier", "--tier needs a value"],
+		["set acme --tier --json", "--tier needs a value"],
+		["get acme --json=yes", "--json takes no value"],
+		["--help=1", "--help takes no value"],
+	])("%j is a usage error: %s", (line, message) => {
+		expect(() => parseArgs(line.split(" "))).toThrow(new UsageError(message));
 	});
 
 	it("tenant names are escaped into the path", () => {

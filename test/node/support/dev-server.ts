@@ -42,6 +42,9 @@ export async function startDevServer(
 			String(inspector),
 			"--persist-to",
 			stateDir,
+			// Not the developer's .dev.vars: the tests set what they depend on.
+			"--env-file",
+			"scripts/empty.env",
 			"--var",
 			`ORIGIN_URL:${originUrl}`,
 			"--var",
