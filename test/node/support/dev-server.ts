@@ -22,10 +22,24 @@ export async function freePort(): Promise<number> {
 	return port;
 }
 
-/** `wrangler dev` on a free port, its state under `stateDir`; `kill` ends it and workerd at once, no shutdown. */
+/** Runs a wrangler command (e.g. `kv key put … --local`) in the project and resolves with its exit code. */
+export function runWrangler(args: string[]): Promise<number | null> {
+	const child = spawn(process.execPath, [WRANGLER, ...args], {
+		cwd: ROOT,
+		stdio: "ignore",
+		env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+	});
+	return new Promise((resolve) => child.once("exit", resolve));
+}
+
+/**
+ * `wrangler dev` on a free port, its state under `stateDir`, with `vars` over
+ * wrangler.toml's; `kill` ends it and workerd at once, no shutdown.
+ */
 export async function startDevServer(
 	stateDir: string,
 	originUrl: string,
+	vars: Record<string, string> = {},
 ): Promise<{ url: string; kill: () => Promise<void> }> {
 	const port = await freePort();
 	const inspector = await freePort();
@@ -49,6 +63,7 @@ export async function startDevServer(
 			`ORIGIN_URL:${originUrl}`,
 			"--var",
 			`ADMIN_TOKEN:${TOKEN}`,
+			...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
 			"--show-interactive-dev-session=false",
 			"--log-level",
 			"error",
