@@ -3,40 +3,41 @@
  * durable source) pushed to their TenantBuckets so that a change is in force
  * from the next lease, live bucket state, resets, and the surge pool.
  */
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type * as v from "valibot";
 import { hashKey, type KeyRecord, keyIdKey, keyRecordKey, newKey } from "../config/api-keys";
 import { KV_SETTLE_MS, TIERS_KEY, tenantKey } from "../config/tenant-config";
-import { bucketKey, TENANT_ID } from "../http/identify";
+import { bucketKey } from "../http/identify";
 import { ProblemError } from "../http/problem";
 import { BURST_POOL_NAME } from "../objects/burst-pool";
 import { type Runtime, runtimeFor } from "../runtime";
 import {
 	BUILTIN_TIERS,
-	isTierName,
 	parseTenantConfig,
 	parseTierTable,
 	policyForConfig,
 	policyForTier,
 	type TenantConfig,
 	type TenantPolicy,
-	TIER_NAME,
 	type Tier,
 	type TierTable,
 	tierByName,
 } from "../tiers";
 import { type AdminEnv, adminAuth } from "./auth";
-import { check, KeyBody, MAX_BODY_BYTES, PoolBody, TenantBody, TierBody } from "./schema";
+import {
+	badRequest,
+	body,
+	KeyBody,
+	MAX_BODY_BYTES,
+	PoolBody,
+	TenantBody,
+	TierBody,
+	tenantId,
+	tierName,
+} from "./schema";
 
 /** The admin app's Hono env: the bindings, and the isolate's runtime as `c.var.runtime`. */
 type AdminApp = { Bindings: AdminEnv; Variables: { runtime: Runtime } };
-
-type AdminContext = Context<AdminApp>;
-
-function badRequest(detail: string): ProblemError {
-	return new ProblemError({ code: "invalid-body", title: "Invalid request body", status: 400, detail });
-}
 
 /** The answer for a tenant whose bucket does not exist yet. */
 function notSeen(id: string): ProblemError {
@@ -46,12 +47,6 @@ function notSeen(id: string): ProblemError {
 		status: 404,
 		detail: `Tenant ${id} has not been seen yet.`,
 	});
-}
-
-function tierName(c: AdminContext): string {
-	const name = c.req.param("name") ?? "";
-	if (!isTierName(name)) throw badRequest(`name: tier names match ${TIER_NAME.source}`);
-	return name;
 }
 
 /**
@@ -82,33 +77,6 @@ function usable(table: TierTable | Error): TierTable {
 
 async function tierTable(env: AdminEnv): Promise<TierTable> {
 	return usable((await readTiers(env)).table);
-}
-
-function tenantId(c: AdminContext): string {
-	const id = c.req.param("id") ?? "";
-	if (!TENANT_ID.test(id)) {
-		throw new ProblemError({
-			code: "invalid-tenant",
-			title: "Invalid tenant id",
-			status: 400,
-			detail: `tenant id must match ${TENANT_ID.source}`,
-		});
-	}
-	return id;
-}
-
-async function body<T extends v.GenericSchema>(c: AdminContext, schema: T): Promise<v.InferOutput<T>> {
-	// At most MAX_BODY_BYTES: the body-limit middleware has already refused anything larger.
-	const text = await c.req.text();
-	let value: unknown;
-	try {
-		value = JSON.parse(text);
-	} catch {
-		throw badRequest("body: not JSON");
-	}
-	const result = check(schema, value);
-	if (!result.ok) throw badRequest(result.message);
-	return result.value;
 }
 
 async function storedConfig(env: AdminEnv, id: string, tiers: TierTable): Promise<TenantConfig | null> {

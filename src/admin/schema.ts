@@ -1,9 +1,12 @@
 /**
- * Admin request bodies, validated with valibot. Every failure names the field.
+ * Admin requests: bodies validated with valibot, and path parameters. Every
+ * failure is a 400 problem that names the field.
  */
+import type { Context } from "hono";
 import * as v from "valibot";
 import { CREDENTIAL } from "../config/api-keys";
 import { TENANT_ID } from "../http/identify";
+import { ProblemError } from "../http/problem";
 import { isTierName, MAX_LIMIT, MAX_WEIGHT, TIER_NAME } from "../tiers";
 
 const limit = (min: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(MAX_LIMIT));
@@ -52,4 +55,45 @@ export function check<T extends v.GenericSchema>(
 	const issue = result.issues[0];
 	const path = issue ? v.getDotPath(issue) : null;
 	return { ok: false, message: `${path ?? "body"}: ${issue?.message ?? "invalid"}` };
+}
+
+/** A 400 `invalid-body` problem. */
+export function badRequest(detail: string): ProblemError {
+	return new ProblemError({ code: "invalid-body", title: "Invalid request body", status: 400, detail });
+}
+
+/** The `:name` path parameter, a valid tier name. */
+export function tierName(c: Context): string {
+	const name = c.req.param("name") ?? "";
+	if (!isTierName(name)) throw badRequest(`name: tier names match ${TIER_NAME.source}`);
+	return name;
+}
+
+/** The `:id` path parameter, a valid tenant id. */
+export function tenantId(c: Context): string {
+	const id = c.req.param("id") ?? "";
+	if (!TENANT_ID.test(id)) {
+		throw new ProblemError({
+			code: "invalid-tenant",
+			title: "Invalid tenant id",
+			status: 400,
+			detail: `tenant id must match ${TENANT_ID.source}`,
+		});
+	}
+	return id;
+}
+
+/** The JSON body, validated against `schema`. */
+export async function body<T extends v.GenericSchema>(c: Context, schema: T): Promise<v.InferOutput<T>> {
+	// At most MAX_BODY_BYTES: the body-limit middleware has already refused anything larger.
+	const text = await c.req.text();
+	let value: unknown;
+	try {
+		value = JSON.parse(text);
+	} catch {
+		throw badRequest("body: not JSON");
+	}
+	const result = check(schema, value);
+	if (!result.ok) throw badRequest(result.message);
+	return result.value;
 }
