@@ -218,7 +218,14 @@ function tiered(prefix: string, count: number, factor: number): TenantLoad[] {
 }
 
 /** A high-volume tenant (per-tenant overrides, as an API's biggest customers have). */
-const highVolume: TenantPolicy = { tier: "enterprise", rate: 5_000, burst: 20_000, weight: 2, version: 0 };
+const highVolume: TenantPolicy = {
+	tier: "enterprise",
+	rate: 5_000,
+	burst: 20_000,
+	weight: 2,
+	version: 0,
+	tiersVersion: 0,
+};
 
 /** The scenarios the simulation runs and the tests assert on. */
 export const SCENARIOS: Scenario[] = [

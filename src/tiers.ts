@@ -21,15 +21,17 @@ export interface TenantPolicy extends Tier {
 	/** Name shown to clients in `RateLimit-Policy` (the tier's name). */
 	tier: string;
 	/**
-	 * When this view of the tenant's configuration was known to be current, in
-	 * milliseconds since the epoch: when an isolate read it from KV (the older of
-	 * its reads of the tenant's entry and of the tier table), or when an
-	 * operator's push takes precedence from. Isolates and the tenant's bucket
-	 * replace a policy only with a newer one, so a stale cached view can never
-	 * roll a change back, while every fresh read of KV can bring one in. Built-in
-	 * defaults have version 0.
+	 * When the tenant's KV entry this policy comes from was read (milliseconds
+	 * since the epoch), or when an operator's push takes precedence from…
 	 */
 	version: number;
+	/**
+	 * …and when the tier table it used was read. A policy replaces another only
+	 * if it is no older in either and newer in one ({@link newerView}), so a
+	 * stale cached view can never roll a change back, while every fresh read of
+	 * KV can bring one in. Built-in defaults have both 0. @default version
+	 */
+	tiersVersion: number;
 	/** A suspended tenant (`enabled: false`) is refused every request. @default false */
 	suspended?: boolean;
 	/** Configured with `rate: 0`: no per-tenant limit (the surge pool still applies). @default false */
@@ -83,16 +85,21 @@ export function tierByName(name: string, tiers: Readonly<Record<string, Tier>> =
 
 /**
  * The policy of a tenant on tier `name` with no per-tenant overrides.
- * @example policyForTier("starter") // { tier: "starter", rate: 300, burst: 1200, weight: 1, version: 0 }
+ * @example policyForTier("starter") // { tier: "starter", rate: 300, burst: 1200, weight: 1, version: 0, tiersVersion: 0 }
  */
-export function policyForTier(name: string, version = 0, tiers: TierTable = BUILTIN_TIERS): TenantPolicy | undefined {
+export function policyForTier(
+	name: string,
+	version = 0,
+	tiers: TierTable = BUILTIN_TIERS,
+	tiersVersion = version,
+): TenantPolicy | undefined {
 	const tier = tierByName(name, tiers);
 	if (!tier) return undefined;
 	// Shared objects: many tenants on one tier read in one go cost one policy, not one each.
-	const key = `${name}@${version}:${tier.rate}/${tier.burst}/${tier.weight}`;
+	const key = `${name}@${version}/${tiersVersion}:${tier.rate}/${tier.burst}/${tier.weight}`;
 	let policy = interned.get(key);
 	if (!policy) {
-		policy = Object.freeze({ tier: name, ...tier, version });
+		policy = Object.freeze({ tier: name, ...tier, version, tiersVersion });
 		// Versions move on with every read of KV: old ones are dropped wholesale rather than kept forever.
 		if (interned.size >= 1_024) interned.clear();
 		interned.set(key, policy);
@@ -137,11 +144,14 @@ function jsonObject(raw: string): Record<string, unknown> | Error {
  * caller can log it and keep the default or last good configuration.
  * @example parseTenantConfig('{"tier":"growth"}') // { tier: "growth", version: 0 }
  */
-export function parseTenantConfig(raw: string, tiers: TierTable = BUILTIN_TIERS): TenantConfig | Error {
+export function parseTenantConfig(raw: string, tiers: TierTable | null = BUILTIN_TIERS): TenantConfig | Error {
 	const value = jsonObject(raw);
 	if (value instanceof Error) return value;
 	const { tier, version = 0, rate, burst, enabled } = value;
-	if (typeof tier !== "string" || !tierByName(tier, tiers)) return new Error(`unknown tier ${JSON.stringify(tier)}`);
+	// With no table (`null`), any well-formed tier name: whether it exists is the caller's to judge.
+	if (typeof tier !== "string" || !(tiers === null ? isTierName(tier) : tierByName(tier, tiers))) {
+		return new Error(`unknown tier ${JSON.stringify(tier)}`);
+	}
 	if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
 		return new Error("version must be a non-negative integer");
 	}
@@ -169,16 +179,17 @@ export const MAX_LIMIT = 1_000_000;
 
 /**
  * The policy a tenant's configuration describes: its tier, with any overrides,
- * as known at `version` (see {@link TenantPolicy.version}). Undefined when the
- * tier is not in `tiers` (a custom tier deleted since).
- * @example policyForConfig({ tier: "growth", rate: 500, version: 0 }, BUILTIN_TIERS, 3) // { tier: "growth", rate: 500, burst: 1440, weight: 1.2, version: 3 }
+ * as read at `version` and `tiersVersion` (see {@link TenantPolicy.version}).
+ * Undefined when the tier is not in `tiers` (a custom tier deleted since).
+ * @example policyForConfig({ tier: "growth", rate: 500, version: 0 }, BUILTIN_TIERS, 3) // { tier: "growth", rate: 500, burst: 1440, weight: 1.2, version: 3, tiersVersion: 3 }
  */
 export function policyForConfig(
 	config: TenantConfig,
 	tiers: TierTable = BUILTIN_TIERS,
 	version = 0,
+	tiersVersion = version,
 ): TenantPolicy | undefined {
-	const base = policyForTier(config.tier, version, tiers);
+	const base = policyForTier(config.tier, version, tiers, tiersVersion);
 	if (!base || (config.rate === undefined && config.burst === undefined && config.enabled === undefined)) return base;
 	const policy: TenantPolicy = { ...base, rate: config.rate ?? base.rate, burst: config.burst ?? base.burst };
 	if (config.rate === 0) {
@@ -189,6 +200,35 @@ export function policyForConfig(
 	}
 	if (config.enabled === false) policy.suspended = true;
 	return policy;
+}
+
+/**
+ * How far ahead of the clock a version may be (an operator's push is KV_SETTLE_MS ahead): one further
+ * ahead was stored by an older release or a clock gone wrong, and counts as 0 so that it cannot pin a policy.
+ */
+export const MAX_VERSION_AHEAD_MS = 10 * 60_000;
+
+const sane = (version: number, now: number): number => (version > now + MAX_VERSION_AHEAD_MS ? 0 : version);
+
+/**
+ * Whether `candidate` is a newer view than `current`: read no earlier in
+ * either of its sources (the tenant's entry, the tier table) and later in one
+ * (`orEqual`: or the same). Views read partly earlier and partly later are not
+ * ordered, and the current one stays, so that no sequence of views can flap
+ * between old and new: an isolate that read the tenant's entry after a change
+ * but the tier table before another is overtaken once it reads the table too.
+ * @example newerView({ version: 5, tiersVersion: 3 }, { version: 4, tiersVersion: 3 }, 10) // true
+ * @example newerView({ version: 5, tiersVersion: 2 }, { version: 4, tiersVersion: 3 }, 10) // false
+ */
+export function newerView(
+	candidate: Pick<TenantPolicy, "version" | "tiersVersion">,
+	current: Pick<TenantPolicy, "version" | "tiersVersion">,
+	now: number,
+	orEqual = false,
+): boolean {
+	const [c1, c2] = [sane(candidate.version, now), sane(candidate.tiersVersion ?? candidate.version, now)];
+	const [u1, u2] = [sane(current.version, now), sane(current.tiersVersion ?? current.version, now)];
+	return c1 >= u1 && c2 >= u2 && (orEqual || c1 > u1 || c2 > u2);
 }
 
 /** Largest tier weight. */

@@ -70,10 +70,10 @@ interface CachedTiers {
 
 /**
  * Isolate cache of tenant configuration. A tenant's policy is derived from two
- * KV reads, its own entry and the tier table, and is versioned by the older of
- * the two, so that a view is only ever replaced by one read after it: once both
- * have been read again after a change (within the TTL), the change wins over
- * every view cached before it, in this isolate and at the tenant's bucket.
+ * KV reads, its own entry and the tier table, and carries when each began, so
+ * that a view is only ever replaced by one read no earlier in both: once this
+ * isolate has read both again after a change (within the TTL), its view wins
+ * over every view read before the change, here and at the tenant's bucket.
  */
 export class TenantConfigCache {
 	/** Map order is oldest refresh first. */
@@ -191,23 +191,25 @@ export class TenantConfigCache {
 	#derive(entry: Cached, defaultTier: string): TenantPolicy {
 		const tiers = this.#tiers;
 		if (entry.policy !== null && entry.tiersReadAt === tiers.readAt) return entry.policy;
-		const version = Math.min(entry.readAt, tiers.readAt);
-		// A tenant whose custom tier was deleted falls back to the default tier.
+		const { table, readAt } = tiers;
+		// A tenant whose tier is not in the table (a custom tier deleted, a typo) falls back to the default tier.
 		entry.policy =
-			(entry.config && policyForConfig(entry.config, tiers.table, version)) ??
-			((policyForTier(defaultTier, version, tiers.table) ?? policyForTier(defaultTier, version)) as TenantPolicy);
+			(entry.config && policyForConfig(entry.config, table, entry.readAt, readAt)) ??
+			((policyForTier(defaultTier, entry.readAt, table, readAt) ??
+				policyForTier(defaultTier, entry.readAt, undefined, readAt)) as TenantPolicy);
 		entry.tiersReadAt = tiers.readAt;
 		return entry.policy;
 	}
 
 	#anonymous(): TenantPolicy {
 		const tiers = this.#tiers;
-		tiers.anonymous ??= policyForTier(ANONYMOUS_TIER, tiers.readAt, tiers.table) as TenantPolicy;
+		tiers.anonymous ??= policyForTier(ANONYMOUS_TIER, tiers.readAt, tiers.table, tiers.readAt) as TenantPolicy;
 		return tiers.anonymous;
 	}
 
 	async #load(kv: KvReader, tenant: string, entry: Cached, ttlMs: number): Promise<void> {
-		const tiers = await this.tiers(kv, ttlMs);
+		// The table first: the tenant's policy is derived under it.
+		await this.tiers(kv, ttlMs);
 		const startedAt = this.#now();
 		let raw: string | null;
 		try {
@@ -222,18 +224,18 @@ export class TenantConfigCache {
 		// Refreshed: move to the back so the front holds the oldest.
 		this.#cache.delete(tenant);
 		this.#cache.set(tenant, entry);
-		// What this isolate enforces is now as of this read, even when the read only confirms the last good value.
-		entry.readAt = startedAt;
-		entry.policy = null;
-		const parsed = raw === null ? null : parseTenantConfig(raw, tiers);
+		// Whether the tier exists is judged against the table when the policy is derived, not here.
+		const parsed = raw === null ? null : parseTenantConfig(raw, null);
 		if (parsed instanceof Error) {
-			// The last good value stays in force (a tier since deleted gives way to the default tier).
+			// The last good value stays in force, as old as it was: a malformed read is no newer view.
 			if (raw !== entry.bad) console.warn(`config: ignoring malformed ${tenantKey(tenant)}: ${parsed.message}`);
 			entry.bad = raw;
 			return;
 		}
 		entry.bad = null;
 		entry.config = parsed;
+		entry.readAt = startedAt;
+		entry.policy = null;
 	}
 
 	/** Drops a tenant's cached entry, so that the next request reads KV (after an admin change). */

@@ -11,7 +11,7 @@
  * No `cloudflare:` imports: the grantor (a TenantBucket stub in production, the
  * real ledger in the simulation) and the clock are injected.
  */
-import type { TenantPolicy } from "../tiers";
+import { newerView, type TenantPolicy } from "../tiers";
 import type { BucketPolicy } from "./bucket";
 import { circuitOpenUntil, type FailMode, fallbackAnswer } from "./failure-policy";
 import {
@@ -124,10 +124,6 @@ export class LocalLimiter {
 
 	/** The decision that needs no lease call, if there is one. */
 	#decide(key: string, entry: Entry, cost: number, now: number, defer: Defer | undefined): Decision | undefined {
-		if (cost > entry.policy.burst) {
-			// Never admissible, whatever the wait; not cached, so it does not block cheaper requests.
-			return this.#refuse(entry, "tenant_rate", Number.POSITIVE_INFINITY);
-		}
 		if (entry.policy.suspended) {
 			// Refused here for a while, then the bucket is asked again: re-enabling the tenant must reach this isolate.
 			if (entry.denyUntil > now || entry.breakerUntil > now)
@@ -145,9 +141,9 @@ export class LocalLimiter {
 			}
 			return { allowed: true, policy: entry.policy, remaining: this.#remaining(entry) };
 		}
-		if (entry.denyUntil > now && cost > entry.denyAbove) {
+		if (entry.denyUntil > now && this.#stillDenied(entry, cost, now)) {
 			entry.denied += 1;
-			return this.#denied(entry, now);
+			return this.#denied(entry, cost, now);
 		}
 		if (entry.breakerUntil > now) return this.#fallback(entry, cost, now);
 		return undefined;
@@ -202,8 +198,9 @@ export class LocalLimiter {
 	/** The failure policy's answer while the tenant's bucket cannot give one. */
 	#fallback(entry: Entry, cost: number, now: number): Decision {
 		entry.fallbacks += 1;
-		// No failure mode admits a tenant known to be suspended.
+		// No failure mode admits a tenant known to be suspended, nor a cost its burst can never cover.
 		if (entry.policy.suspended) return this.#refuse(entry, "suspended", SUSPENDED_RETRY_MS, this.#failMode);
+		if (cost > entry.policy.burst) return this.#refuse(entry, "tenant_rate", Number.POSITIVE_INFINITY, this.#failMode);
 		const mode = this.#failMode;
 		const { answer, bucket } = fallbackAnswer(mode, entry.policy, entry.fallbackBucket, cost, now, entry.breakerUntil);
 		entry.fallbackBucket = bucket;
@@ -271,7 +268,7 @@ export class LocalLimiter {
 		// The bucket answered: the circuit closes and the isolate-alone bucket is dropped.
 		entry.breakerUntil = 0;
 		entry.fallbackBucket = null;
-		if (reply.policy.version >= entry.policy.version) entry.policy = reply.policy;
+		if (newerView(reply.policy, entry.policy, after, true)) entry.policy = reply.policy;
 		entry.remoteRemaining = reply.remaining;
 		if (reply.granted > 0) {
 			entry.tokens += reply.granted;
@@ -282,24 +279,48 @@ export class LocalLimiter {
 				// bucket paces its callers instead of asking an empty bucket again, so a tenant over its limit costs
 				// one call per isolate per pace, granted or denied. Refill meanwhile stays in the bucket for the next lease.
 				const pace = Math.max(DENY_CACHE_MS, reply.paceMs ?? 0);
-				entry.reason = "tenant_rate";
-				entry.pool = undefined;
-				entry.retryAt = after + pace;
-				entry.denyUntil = after + pace;
-				entry.denyAbove = 0;
+				this.#remember(entry, after, "tenant_rate", undefined, pace, pace, 1, reply.remaining);
 			}
 		} else {
 			const reason = reply.reason ?? "tenant_rate";
-			entry.reason = reason;
-			entry.pool = reply.pool;
-			entry.retryAt = after + reply.retryAfterMs;
-			// Cached for at most MAX_DENY_CACHE_MS, so that a reset or a new policy is heard within a second;
-			// an infinite wait (a cost above a burst just lowered) only briefly.
-			const cached = Number.isFinite(reply.retryAfterMs) ? reply.retryAfterMs : 0;
-			entry.denyUntil = after + Math.min(MAX_DENY_CACHE_MS, Math.max(cached, DENY_CACHE_MS));
-			// What was refused is only what the bucket (or the pool) could not cover: a cheaper request may still be.
-			entry.denyAbove = reason === "tenant_rate" ? reply.remaining : reason === "surge_pool" ? min - 1 : 0;
+			// Cached for at most MAX_DENY_CACHE_MS, so that a reset or a new policy is heard within a second.
+			const cached = Number.isFinite(reply.retryAfterMs) ? reply.retryAfterMs : MAX_DENY_CACHE_MS;
+			const cacheMs = Math.min(MAX_DENY_CACHE_MS, Math.max(cached, DENY_CACHE_MS));
+			// Only the tenant's bucket measures costs: a cheaper request may fit in it; the pool's or a
+			// suspension's refusal holds for every cost.
+			const deniedCost = reason === "tenant_rate" ? min : 1;
+			this.#remember(entry, after, reason, reply.pool, reply.retryAfterMs, cacheMs, deniedCost, reply.remaining);
 		}
+	}
+
+	/** Remembers a denial (or a grant that emptied the bucket) for the deny cache. */
+	#remember(
+		entry: Entry,
+		at: number,
+		reason: DenyReason,
+		pool: BucketPolicy | undefined,
+		retryAfterMs: number,
+		cacheMs: number,
+		deniedCost: number,
+		left: number,
+	): void {
+		entry.reason = reason;
+		entry.pool = pool;
+		entry.retryAt = at + retryAfterMs;
+		entry.denyUntil = at + cacheMs;
+		entry.deniedCost = deniedCost;
+		entry.deniedLeft = Math.max(0, left);
+		entry.deniedAt = at;
+	}
+
+	/**
+	 * Whether the denial remembered still answers a request of `cost`: one no
+	 * cheaper than what was denied, or more than the bucket can have refilled
+	 * to since (a cheaper one that may fit asks the bucket).
+	 */
+	#stillDenied(entry: Entry, cost: number, now: number): boolean {
+		if (cost >= entry.deniedCost) return true;
+		return cost > entry.deniedLeft + (entry.policy.rate * (now - entry.deniedAt)) / 1000;
 	}
 
 	/** Best local estimate of the tenant's global remaining tokens. */
@@ -307,13 +328,20 @@ export class LocalLimiter {
 		return Math.min(entry.policy.burst, Math.floor(entry.remoteRemaining + entry.tokens));
 	}
 
-	#denied(entry: Entry, now: number): Extract<Decision, { allowed: false }> {
+	/** A denial from the deny cache, with the wait this request's own cost needs. */
+	#denied(entry: Entry, cost: number, now: number): Extract<Decision, { allowed: false }> {
+		const { policy } = entry;
+		const refilled = ((cost - entry.deniedLeft) * 1000) / policy.rate - (now - entry.deniedAt);
+		const retryAfterMs =
+			cost > policy.burst
+				? Number.POSITIVE_INFINITY
+				: Math.max(1, refilled, cost >= entry.deniedCost ? entry.retryAt - now : 0);
 		return {
 			allowed: false,
-			policy: entry.policy,
+			policy,
 			remaining: 0,
 			reason: entry.reason,
-			retryAfterMs: Math.max(1, entry.retryAt - now),
+			retryAfterMs,
 			...(entry.pool && { pool: entry.pool }),
 		};
 	}

@@ -4,7 +4,7 @@
  * tokens to hand back, statistics to report); and a cap on how many are kept.
  * Pure; the clock is passed in.
  */
-import type { TenantPolicy } from "../tiers";
+import { newerView, type TenantPolicy } from "../tiers";
 import type { BucketPolicy, BucketState } from "./bucket";
 import type { DenyReason } from "./lease";
 import { newMeter, type RateMeter } from "./rate";
@@ -18,10 +18,16 @@ export interface Entry {
 	leaseExpiresAt: number;
 	/** Tokens the global bucket reported left after the last grant. */
 	remoteRemaining: number;
-	/** Until then a request costing more than `denyAbove` is denied here without asking the bucket… */
+	/**
+	 * After a denial, until then a request is denied here without asking the
+	 * bucket if it costs at least `deniedCost`, or more than the `deniedLeft`
+	 * tokens the bucket had at `deniedAt` plus what refilled since.
+	 */
 	denyUntil: number;
-	/** …since the bucket had no more than this many tokens for it (a cheaper request may still be served). */
-	denyAbove: number;
+	deniedCost: number;
+	deniedLeft: number;
+	deniedAt: number;
+	/** When the denied request could be admitted, as the bucket said. */
 	retryAt: number;
 	reason: DenyReason;
 	pool: BucketPolicy | undefined;
@@ -85,7 +91,7 @@ export class TenantEntries {
 		this.#sweep(now);
 		let entry = this.#entries.get(key);
 		if (entry) {
-			if (policy.version > entry.policy.version) entry.policy = policy;
+			if (newerView(policy, entry.policy, now)) entry.policy = policy;
 			entry.lastUsed = now;
 			// Already the most recently used: skip the re-insert that keeps LRU order.
 			if (key === this.#lastKey) return entry;
@@ -100,7 +106,9 @@ export class TenantEntries {
 				leaseExpiresAt: 0,
 				remoteRemaining: policy.burst,
 				denyUntil: 0,
-				denyAbove: 0,
+				deniedCost: 1,
+				deniedLeft: 0,
+				deniedAt: 0,
 				retryAt: 0,
 				reason: "tenant_rate",
 				pool: undefined,

@@ -5,7 +5,7 @@
  * leases need no pool call. No `cloudflare:` imports: the clock, the pool and
  * persistence are injected, so the simulation runs the very same code.
  */
-import { SURGE_POOL, type TenantPolicy } from "../tiers";
+import { newerView, SURGE_POOL, type TenantPolicy } from "../tiers";
 import { type BucketPolicy, type BucketState, credit, fullBucket, msUntil, refill } from "./bucket";
 import {
 	drainedPaceMs,
@@ -187,7 +187,7 @@ export class TenantLedger {
 		let state = this.#state;
 		if (!state) {
 			state = this.#fresh(key, policy, now);
-		} else if (policy.version >= state.policy.version) {
+		} else if (newerView(policy, state.policy, now, true)) {
 			this.#settle(state, now);
 			state.policy = policy;
 			// A lower burst takes effect at once.
@@ -228,9 +228,9 @@ export class TenantLedger {
 		const state = this.#state ?? this.#fresh(request.key, request.policy, now);
 		// Refill up to now under the old policy, with this isolate's lease still out.
 		this.#settle(state, now);
-		// Only a newer view of the configuration replaces the one in force: equal versions are the same view, and
-		// an isolate with an older one (a stale cache) learns the newer from this reply.
-		if (request.policy.version > state.policy.version) state.policy = request.policy;
+		// Only a newer view of the configuration replaces the one in force; an isolate with an older one (a stale
+		// cache) learns the newer from this reply.
+		if (newerView(request.policy, state.policy, now)) state.policy = request.policy;
 		// The isolate's previous lease is over: what it did not spend comes back,
 		// and what it still holds stays counted as leased out.
 		delete state.outstanding[request.isolate];

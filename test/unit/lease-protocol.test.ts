@@ -105,13 +105,22 @@ describe("one isolate against the real ledgers", () => {
 		expect(admitted(second)).toBe(10);
 	});
 
-	it("a cost above the burst is refused without a call and without blocking cheaper requests", async () => {
+	it("a cost above the burst asks the bucket at most once a second, never blocks cheaper requests, and sees a raised burst", async () => {
 		const cluster = new Cluster();
 		const isolate = cluster.isolate();
 		const big = await isolate.admit("t:a", starter, 1201);
 		expect(big).toMatchObject({ allowed: false, retryAfterMs: Number.POSITIVE_INFINITY });
-		expect(cluster.calls.tenant).toBe(0);
+		const calls = cluster.calls.tenant;
+		for (let i = 0; i < 10; i++) {
+			expect(await isolate.admit("t:a", starter, 1500)).toMatchObject({ retryAfterMs: Number.POSITIVE_INFINITY });
+		}
+		expect(cluster.calls.tenant).toBe(calls);
 		expect((await isolate.admit("t:a", starter, 1)).allowed).toBe(true);
+		// An operator raises the burst: the isolate hears it on its next ask, within a second.
+		const raised = { ...starter, burst: 2_000, version: cluster.clock.now(), tiersVersion: cluster.clock.now() };
+		cluster.ledger("t:a").configure(raised, "t:a");
+		cluster.clock.advance(MAX_DENY_CACHE_MS);
+		expect(await isolate.admit("t:a", starter, 1201)).toMatchObject({ allowed: true });
 	});
 
 	it("leases expire: tokens are not spent after the lease's TTL", async () => {

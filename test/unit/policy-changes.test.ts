@@ -4,25 +4,28 @@
  * hand (no `version`) as an operator following the README would.
  */
 import { describe, expect, it } from "vitest";
-import { Cluster } from "../../sim/cluster";
+import { Cluster, type ClusterOptions } from "../../sim/cluster";
 import { KV_SETTLE_MS, TenantConfigCache } from "../../src/config/tenant-config";
+import { MAX_DENY_CACHE_MS } from "../../src/limiter/lease";
 import type { Decision, LocalLimiter } from "../../src/limiter/local";
+import type { TenantLedgerState } from "../../src/limiter/tenant-ledger";
 import { BUILTIN_TIERS, policyForConfig, type TenantPolicy } from "../../src/tiers";
 
 const TTL_MS = 30_000;
 
-/** A KV namespace in memory, written by hand. */
+/** A KV namespace in memory, written by hand (a string is stored as it is: malformed JSON too). */
 function handKv(values: Record<string, unknown>) {
-	const store = new Map(Object.entries(values).map(([key, value]) => [key, JSON.stringify(value)]));
+	const raw = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
+	const store = new Map(Object.entries(values).map(([key, value]) => [key, raw(value)]));
 	return {
-		put: (key: string, value: unknown) => store.set(key, JSON.stringify(value)),
+		put: (key: string, value: unknown) => store.set(key, raw(value)),
 		get: async (key: string) => store.get(key) ?? null,
 	};
 }
 
 /** Isolates, each with its own config cache and limiter, in front of one cluster of ledgers. */
-function world(values: Record<string, unknown>, isolates = 2) {
-	const cluster = new Cluster();
+function world(values: Record<string, unknown>, isolates = 2, options: ClusterOptions = {}) {
+	const cluster = new Cluster(options);
 	const kv = handKv(values);
 	const background: Promise<unknown>[] = [];
 	const defer = (work: Promise<unknown>) => background.push(work.catch(() => {}));
@@ -167,5 +170,136 @@ describe("what isolates cache after a denial", () => {
 		const calls = cluster.calls.tenant;
 		for (let i = 0; i < 20; i++) expect(await send(0, "slow", 60)).toMatchObject({ allowed: false });
 		expect(cluster.calls.tenant).toBe(calls);
+	});
+});
+
+describe("views that are partly newer, malformed or absurd (found by an adversarial review)", () => {
+	it("an isolate that read the tenant's entry before a change and the tier table after it cannot roll the change back", async () => {
+		const { kv, send, inForce, clock } = world({ "tenant:acme": { tier: "starter" } });
+		const seen: string[] = [];
+		for (let s = 0; s <= 75; s++) {
+			if (s === 0) await send(1, "other"); // isolate 1 reads the tier table at 0 s
+			if (s === 20) await send(0, "other"); // isolate 0 at 20 s
+			if (s === 32) kv.put("tenant:acme", { tier: "growth" });
+			if (s >= 5) await send(1, "acme");
+			if (s >= 31) await send(0, "acme"); // read the old entry at 31 s, the table again at 50 s
+			if (s >= 31) seen.push(inForce("acme").tier);
+			clock.advance(1_000);
+		}
+		const first = seen.indexOf("growth");
+		expect(first).toBeGreaterThanOrEqual(0);
+		expect(first).toBeLessThanOrEqual(TTL_MS / 1_000 + 1);
+		expect(seen.slice(first).every((tier) => tier === "growth")).toBe(true);
+	});
+
+	it("a malformed entry keeps each isolate's last good view without making the bucket flap between them", async () => {
+		const { kv, send, inForce, clock } = world({ "tenant:acme": { tier: "starter" } });
+		kv.put("tenant:acme", { tier: "scale" });
+		for (let s = 0; s < 40; s++) {
+			await send(0, "acme");
+			clock.advance(1_000);
+		}
+		kv.put("tenant:acme", '{"tier": "scale", "burst": 12.5}');
+		const seen: string[] = [];
+		for (let s = 0; s < 180; s++) {
+			await send(0, "acme"); // last good: scale
+			await send(1, "acme"); // started after the typo: the default tier, never a good read
+			seen.push(inForce("acme").tier);
+			clock.advance(1_000);
+		}
+		expect(new Set(seen)).toEqual(new Set(["scale"]));
+	});
+
+	it("a change to a tenant is in force while the tier table is malformed", async () => {
+		const { kv, send, inForce, clock } = world({ "tenant:acme": { tier: "starter" } }, 1);
+		await send(0, "acme");
+		clock.advance(5_000);
+		kv.put("tiers", "{ gold: 1 }");
+		clock.advance(5_000);
+		kv.put("tenant:acme", { tier: "scale" });
+		for (let s = 0; s <= TTL_MS / 1_000 + 1; s++) {
+			await send(0, "acme");
+			clock.advance(1_000);
+		}
+		expect(inForce("acme").tier).toBe("scale");
+	});
+
+	it("an admin push stands when KV then holds a malformed value", async () => {
+		const { kv, send, inForce, clock, cluster } = world({ "tenant:acme": { tier: "starter" } }, 1);
+		await send(0, "acme");
+		kv.put("tenant:acme", { tier: "scale", version: clock.now() });
+		const pushed = policyForConfig({ tier: "scale", version: 0 }, BUILTIN_TIERS, clock.now() + KV_SETTLE_MS);
+		cluster.ledger("t:acme").configure(pushed as TenantPolicy, "t:acme");
+		clock.advance(5_000);
+		kv.put("tenant:acme", '{"tier":"scale",');
+		for (let s = 0; s < 120; s++) {
+			await send(0, "acme");
+			expect(inForce("acme").tier).toBe("scale");
+			clock.advance(1_000);
+		}
+	});
+
+	it("a bucket stored by an older release with an absurd version gives way to reads and pushes", async () => {
+		const { kv, send, inForce, clock, cluster } = world({ "tenant:acme": { tier: "starter" } }, 1);
+		const now = clock.now();
+		cluster.saved.set("t:acme", {
+			key: "t:acme",
+			policy: { tier: "starter", rate: 300, burst: 1200, weight: 1, version: Number.MAX_SAFE_INTEGER },
+			bucket: { tokens: 1200, updatedAt: now },
+			poolTokens: 0,
+			grants: { rate: 0, updatedAt: now },
+			outstanding: {},
+			lastLeaseAt: now,
+			counters: { admitted: 0, denied: 0, leases: 0, leaseDenials: 0, poolCalls: 0, fallbacks: 0 },
+		} as unknown as TenantLedgerState);
+		kv.put("tenant:acme", { tier: "scale" });
+		await send(0, "acme");
+		expect(inForce("acme").tier).toBe("scale");
+		const pushed = policyForConfig({ tier: "growth", version: 0 }, BUILTIN_TIERS, clock.now() + KV_SETTLE_MS);
+		expect(cluster.ledger("t:acme").configure(pushed as TenantPolicy, "t:acme").tier).toBe("growth");
+	});
+
+	it("a raised burst is heard within 1 s by an isolate whose requests cost more than the old one", async () => {
+		const { kv, send, clock, cluster } = world({ "tenant:batch": { tier: "starter", rate: 100, burst: 100 } }, 1);
+		expect(await send(0, "batch", 500)).toMatchObject({ allowed: false, retryAfterMs: Number.POSITIVE_INFINITY });
+		kv.put("tenant:batch", { tier: "starter", rate: 100, burst: 1_000, version: clock.now() });
+		const raised = policyForConfig(
+			{ tier: "starter", rate: 100, burst: 1_000, version: 0 },
+			BUILTIN_TIERS,
+			clock.now() + KV_SETTLE_MS,
+		);
+		cluster.ledger("t:batch").configure(raised as TenantPolicy, "t:batch");
+		clock.advance(MAX_DENY_CACHE_MS);
+		// Admissible now (a 429 with a finite wait while the bucket refills to 500), no longer a 400.
+		const after = await send(0, "batch", 500);
+		expect(after.policy.burst).toBe(1_000);
+		expect(after.allowed || Number.isFinite(after.retryAfterMs)).toBe(true);
+	});
+
+	it("a cheaper request asks once the bucket may have refilled enough for it, and is told its own wait", async () => {
+		const { send, clock, cluster } = world({ "tenant:big": { tier: "starter", rate: 100, burst: 1_000 } }, 1);
+		expect(await send(0, "big", 1_000)).toMatchObject({ allowed: true });
+		clock.advance(200);
+		expect(await send(0, "big", 1_000)).toMatchObject({ allowed: false }); // 20 tokens left
+		const tooSoon = await send(0, "big", 50);
+		expect(tooSoon).toMatchObject({ allowed: false });
+		// 30 more tokens at 100/s: 300 ms, not the cost-1000 request's 9.8 s.
+		expect(tooSoon.allowed === false && tooSoon.retryAfterMs).toBeLessThanOrEqual(300);
+		const calls = cluster.calls.tenant;
+		clock.advance(600);
+		expect(await send(0, "big", 50)).toMatchObject({ allowed: true });
+		expect(cluster.calls.tenant).toBe(calls + 1);
+	});
+
+	it("after a surge-pool denial, requests of falling costs are answered locally, not with a call each", async () => {
+		const { send, clock, cluster } = world({ "tenant:acme": { tier: "scale" } }, 1, { pool: { rate: 1, burst: 200 } });
+		await send(0, "other", 200);
+		clock.advance(100);
+		const calls = cluster.calls.tenant;
+		for (let cost = 200; cost >= 1; cost--) {
+			expect(await send(0, "acme", cost)).toMatchObject({ allowed: false, reason: "surge_pool" });
+			clock.advance(1);
+		}
+		expect(cluster.calls.tenant - calls).toBeLessThanOrEqual(2);
 	});
 });

@@ -47,6 +47,7 @@ describe("parseTenantConfig", () => {
 			burst: 1440,
 			weight: 1.2,
 			version: 3,
+			tiersVersion: 3,
 		});
 	});
 });
