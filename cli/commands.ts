@@ -31,6 +31,7 @@ export const USAGE = `usage: npm run limits -- <command> [options]
   pool                         show the surge pool
   pool set --rate N --burst N
   keys create <tenant>         issue an API key (shown once)
+  keys import <tenant> <key>   register a key issued elsewhere (a bot token, an existing API key)
   keys revoke <keyId>
 
 options: --url <limiter URL> (env LIMITER_URL, default http://127.0.0.1:8787)
@@ -103,10 +104,15 @@ function integer(options: Record<string, string>, name: string, required: boolea
 	return Number(raw);
 }
 
-function word(words: string[], at: number, what: string): string {
+function required(words: string[], at: number, what: string): string {
 	const value = words[at];
 	if (!value) throw new UsageError(`missing ${what}`);
-	return encodeURIComponent(value);
+	return value;
+}
+
+/** A word that goes into the request's path. */
+function word(words: string[], at: number, what: string): string {
+	return encodeURIComponent(required(words, at, what));
 }
 
 /** The admin call a command line makes. */
@@ -161,8 +167,15 @@ export function callFor({ words, options }: Parsed): AdminCall {
 			throw new UsageError(`unknown pool command ${sub}`);
 		case "keys":
 			if (sub === "create") return { method: "POST", path: "/keys", body: { tenant: words[2] ?? "" } };
+			if (sub === "import") {
+				return {
+					method: "POST",
+					path: "/keys",
+					body: { tenant: required(words, 2, "tenant"), key: required(words, 3, "key") },
+				};
+			}
 			if (sub === "revoke") return { method: "DELETE", path: `/keys/${word(words, 2, "key id")}` };
-			throw new UsageError("keys create <tenant> | keys revoke <keyId>");
+			throw new UsageError("keys create <tenant> | keys import <tenant> <key> | keys revoke <keyId>");
 		default:
 			throw new UsageError(command ? `unknown command ${command}` : "no command");
 	}
@@ -176,6 +189,8 @@ export function describe(call: AdminCall, status: number, body: unknown): string
 		const shown = typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
 		return `${key.padEnd(14)} ${shown}`;
 	});
-	if (call.method === "POST" && call.path === "/keys") lines.push("", "Store the key now: it is not shown again.");
+	// A generated key is in this answer only; an imported one is not echoed.
+	if (call.method === "POST" && call.path === "/keys" && call.body?.key === undefined)
+		lines.push("", "Store the key now: it is not shown again.");
 	return lines.join("\n");
 }

@@ -5,6 +5,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
+import { SettingsError } from "../config/settings";
 import { ProblemError, problemResponse } from "../http/problem";
 
 /** The Worker's environment with its optional secret. */
@@ -57,13 +58,10 @@ export function adminAuth(): MiddlewareHandler<{ Bindings: AdminEnv }> {
 		if (!expected)
 			throw new ProblemError({ code: "not-found", title: "Not Found", status: 404, detail: "No such limiter route." });
 		if (!TOKEN68.test(expected)) {
-			// No request could ever carry it; say so rather than refuse every caller with 401.
-			throw new ProblemError({
-				code: "misconfigured",
-				title: "Limiter misconfigured",
-				status: 500,
-				detail: "ADMIN_TOKEN must be letters, digits and -._~+/ (base64 or hex, e.g. `openssl rand -base64 32`).",
-			});
+			// No request could ever carry it: a 500 whose reason goes to the log (the one error handler), not to callers.
+			throw new SettingsError(
+				"ADMIN_TOKEN must be letters, digits and -._~+/ (base64 or hex, e.g. `openssl rand -base64 32`)",
+			);
 		}
 		return bearer(c, next);
 	};

@@ -28,6 +28,7 @@ suite("limits CLI", () => {
 		["pool set --rate 40000 --burst 45000", { method: "PUT", path: "/pool", body: { rate: 40000, burst: 45000 } }],
 		["keys create acme", { method: "POST", path: "/keys", body: { tenant: "acme" } }],
 		["keys revoke 0123456789ab", { method: "DELETE", path: "/keys/0123456789ab" }],
+		["keys import 777 777:AAEsecret", { method: "POST", path: "/keys", body: { tenant: "777", key: "777:AAEsecret" } }],
 	])("%s", (line, expected) => {
 		expect(call(line)).toEqual(expected);
 	});
@@ -42,6 +43,7 @@ suite("limits CLI", () => {
 		"tiers set gold --rate 1",
 		"pool set --rate 1",
 		"keys",
+		"keys import 777",
 		"set acme --tier",
 	])("%j is a usage error", (line) => {
 		expect(() => call(line)).toThrow(UsageError);
