@@ -227,6 +227,15 @@ const highVolume: TenantPolicy = {
 	tiersVersion: 0,
 };
 
+/**
+ * Tenants of the three tiers offering the same rate: each tier's limit is above
+ * its fair share of a contended pool, so shares must follow the weights (1, 1.2,
+ * 2), not the demand nor the limits.
+ */
+function equalDemand(prefix: string, count: number, perSecond: number): TenantLoad[] {
+	return tiered(prefix, count, 1).map((load) => ({ ...load, perSecond }));
+}
+
 /** The scenarios the simulation runs and the tests assert on. */
 export const SCENARIOS: Scenario[] = [
 	{
@@ -286,5 +295,15 @@ export const SCENARIOS: Scenario[] = [
 		tenants: tiered("crowd", 30, 2),
 		pool: { rate: 6_000, burst: 6_000 },
 		windowFromMs: 2_000,
+	},
+	{
+		name: "contended-pool-equal-demand",
+		isolates: 8,
+		durationMs: 20_000,
+		tickMs: 10,
+		tenants: equalDemand("equal", 30, 600),
+		// A pool burst far above its rate: the first 8 s are uncontended, with large grants.
+		pool: { rate: 6_000, burst: 50_000 },
+		windowFromMs: 10_000,
 	},
 ];

@@ -5,7 +5,7 @@
  * request. Pure; the clock is passed in.
  */
 import type { TenantPolicy } from "../tiers";
-import { type BucketState, fullBucket, take } from "./bucket";
+import { type BucketPolicy, type BucketState, fullBucket, refill, take } from "./bucket";
 
 /**
  * `open` admits, `closed` refuses (503), `local` enforces the tier's rate and
@@ -46,4 +46,14 @@ export function fallbackAnswer(
 export function circuitOpenUntil(error: unknown, now: number, breakerMs: number): number {
 	const overloaded = (error as { overloaded?: boolean } | null)?.overloaded === true;
 	return now + breakerMs * (overloaded ? 2 : 1);
+}
+
+/**
+ * Charges an admission the tenant's bucket leased to the isolate-alone bucket,
+ * which may go below zero: from a tenant's first failure on, the isolate admits
+ * no more of it, failing or not, than the tier allows from the isolate alone.
+ */
+export function chargeFallback(bucket: BucketState, policy: BucketPolicy, now: number, cost: number): BucketState {
+	const current = refill(bucket, policy, now);
+	return { tokens: current.tokens - cost, updatedAt: current.updatedAt };
 }

@@ -17,19 +17,26 @@ export type DenyReason = "tenant_rate" | "surge_pool" | "suspended";
 export interface LeaseRequest {
 	/** Bucket key: a tenant id, or `anon:<ip>`. */
 	key: string;
-	/** Random id of the asking isolate: a new lease from it replaces its previous one. */
+	/** Random id of the asking isolate (for pacing a drained tenant's callers). */
 	isolate: string;
+	/** Id of the lease this call asks for, unique per call: each call's grant is counted on its own. */
+	lease: string;
+	/**
+	 * The isolate's current lease, whose unspent tokens `returned` hands back and
+	 * `held` keeps; neither counts unless the bucket still counts that lease.
+	 */
+	previous?: string;
 	/** The policy the isolate believes in; the bucket keeps whichever version is newer. */
 	policy: TenantPolicy;
 	/** Smallest useful grant: the cost of the request that is waiting. */
 	min: number;
 	/** Tokens the isolate would like (its recent demand over the lease horizon). */
 	want: number;
-	/** Unspent tokens from the previous lease, handed back. */
+	/** Unspent tokens of `previous`, handed back. */
 	returned: number;
 	/**
-	 * Tokens of the previous lease the isolate keeps spending (it asks ahead of
-	 * time); the bucket goes on counting them as leased out. @default 0
+	 * Tokens of `previous` the isolate keeps spending (it asks ahead of time);
+	 * the bucket counts them under the new lease from now on. @default 0
 	 */
 	held?: number;
 	/** Requests admitted by the isolate since its last call (statistics only). */
@@ -44,7 +51,13 @@ export interface LeaseRequest {
 export interface LeaseReply {
 	/** Tokens granted and already debited; 0 means denied. */
 	granted: number;
-	/** How long the isolate may spend them, relative to its own clock. */
+	/**
+	 * Tokens of the request's `held` now counted under the new lease: 0 when the
+	 * bucket no longer counted `previous` (expired, or renewed by another call),
+	 * and then the isolate must not spend them past their old lifetime. @default 0
+	 */
+	held?: number;
+	/** How long the isolate may spend the lease (granted and held), from when it asked. */
 	ttlMs: number;
 	/** Whole tokens left in the tenant's bucket after this grant. */
 	remaining: number;
@@ -70,12 +83,22 @@ export interface PoolLeaseRequest {
 	weight: number;
 	min: number;
 	want: number;
+	/** Pool tokens handed back (the tenant's reserve, unused). */
 	returned: number;
+	/**
+	 * Pool tokens the tenant still holds, in its reserve and in isolates' leases:
+	 * the pool goes on counting them (up to what it counted for the tenant). @default 0
+	 */
+	held?: number;
 }
 
 /** The BurstPool's answer. */
 export interface PoolLeaseReply {
 	granted: number;
+	/** Of the request's `held`, what the pool still counts for the tenant. @default 0 */
+	held?: number;
+	/** How long the tenant may lease the reserve on to isolates, from when it asked. @default 0 */
+	ttlMs?: number;
 	/** When denied: milliseconds until the pool could grant `min`. */
 	retryAfterMs: number;
 	/** The pool's policy in force. */
@@ -100,8 +123,25 @@ export const LEASE_BATCH_HORIZON_MS = 500;
 /** No single lease exceeds this fraction of the tenant's burst, so several isolates can share one tenant. */
 export const LEASE_MAX_BURST_FRACTION = 0.1;
 
+/**
+ * A bucket counts a lease as out for this long after its TTL, so that an
+ * isolate whose clock runs late has stopped spending it before the bucket
+ * stops counting it.
+ */
+export const LEASE_GRACE_MS = 1_000;
+
 /** A TenantBucket holds pool tokens for about this much of its recent grant rate. */
 export const POOL_HORIZON_MS = 500;
+
+/** A TenantBucket leases its pool reserve on to isolates for this long after it asked for it… */
+export const POOL_LEASE_TTL_MS = 2_000;
+
+/**
+ * …and the pool counts a grant as held for this long: the reserve's lifetime,
+ * then the isolate leases made from it at its end, each with the grace that
+ * covers clocks running apart.
+ */
+export const POOL_HOLD_MS = POOL_LEASE_TTL_MS + LEASE_TTL_MS + 2 * LEASE_GRACE_MS;
 
 /** How long an isolate answers a suspended tenant locally before asking again. */
 export const SUSPENDED_RETRY_MS = 1_000;

@@ -13,7 +13,7 @@
  */
 import { newerView, type TenantPolicy } from "../tiers";
 import type { BucketPolicy } from "./bucket";
-import { circuitOpenUntil, type FailMode, fallbackAnswer } from "./failure-policy";
+import { chargeFallback, circuitOpenUntil, type FailMode, fallbackAnswer } from "./failure-policy";
 import {
 	DENY_CACHE_MS,
 	type DenyReason,
@@ -75,6 +75,13 @@ export interface LocalLimiterOptions {
 	wait?: (ms: number) => Promise<void>;
 }
 
+/** A lease's reply came after the lease had expired. */
+export class LateLeaseError extends Error {
+	constructor(readonly roundTripMs: number) {
+		super(`lease reply took ${roundTripMs} ms, longer than the lease lasts`);
+	}
+}
+
 /** A new lease is fetched in the background once the current one is down to this fraction. */
 export const PREFETCH_FRACTION = 0.25;
 
@@ -91,6 +98,8 @@ export class LocalLimiter {
 	readonly #timeoutMs: number;
 	readonly #breakerMs: number;
 	readonly #wait: ((ms: number) => Promise<void>) | undefined;
+	/** Lease calls made so far: with the isolate id, each call's lease id. */
+	#leases = 0;
 
 	constructor(options: LocalLimiterOptions) {
 		this.#grantor = options.grantor;
@@ -134,6 +143,7 @@ export class LocalLimiter {
 			// Leased tokens were debited globally: spending them is exact even if a later lease was refused.
 			entry.tokens -= cost;
 			entry.admitted += 1;
+			if (entry.fallbackBucket) entry.fallbackBucket = chargeFallback(entry.fallbackBucket, entry.policy, now, cost);
 			entry.demand = observe(entry.demand, now, cost);
 			if (!entry.refill && entry.denyUntil <= now && entry.tokens <= entry.lastGrant * PREFETCH_FRACTION) {
 				// Errors surface on the next blocking refill; this one only saves a wait.
@@ -202,7 +212,10 @@ export class LocalLimiter {
 		if (entry.policy.suspended) return this.#refuse(entry, "suspended", SUSPENDED_RETRY_MS, this.#failMode);
 		if (cost > entry.policy.burst) return this.#refuse(entry, "tenant_rate", Number.POSITIVE_INFINITY, this.#failMode);
 		const mode = this.#failMode;
-		const { answer, bucket } = fallbackAnswer(mode, entry.policy, entry.fallbackBucket, cost, now, entry.breakerUntil);
+		// The isolate-alone bucket starts from what the isolate last knew of the tenant's bucket, not full: what
+		// the tenant spent just before the failure counts against what the isolate admits alone.
+		const start = entry.fallbackBucket ?? { tokens: this.#remaining(entry), updatedAt: now };
+		const { answer, bucket } = fallbackAnswer(mode, entry.policy, start, cost, now, entry.breakerUntil);
 		entry.fallbackBucket = bucket;
 		if (!answer.allowed) return this.#refuse(entry, "tenant_rate", answer.retryAfterMs, mode);
 		entry.admitted += 1;
@@ -237,17 +250,22 @@ export class LocalLimiter {
 		const want = leaseSize(currentRate(entry.demand, now), entry.policy.burst, min, entry.waiting, roomy);
 		const live = entry.leaseExpiresAt > now;
 		const held = ahead && live ? entry.tokens : 0;
-		const returned = ahead && live ? 0 : entry.tokens;
+		// Tokens of an expired lease are void: the bucket has stopped counting them (and refilled instead).
+		const returned = !ahead && live ? entry.tokens : 0;
 		if (!ahead || !live) entry.tokens = 0;
 		const { admitted, denied, fallbacks } = entry;
 		entry.admitted = 0;
 		entry.denied = 0;
 		entry.fallbacks = 0;
+		this.#leases += 1;
+		const lease = `${this.#isolateId}:${this.#leases}`;
 		let reply: LeaseReply;
 		try {
 			reply = await this.#grantor({
 				key,
 				isolate: this.#isolateId,
+				lease,
+				...(entry.leaseId !== undefined && { previous: entry.leaseId }),
 				policy: entry.policy,
 				min,
 				want,
@@ -265,15 +283,24 @@ export class LocalLimiter {
 			throw error;
 		}
 		const after = this.#now();
-		// The bucket answered: the circuit closes and the isolate-alone bucket is dropped.
+		// The bucket answered: the circuit closes (the isolate-alone bucket stays, to bound the next failure too).
 		entry.breakerUntil = 0;
-		entry.fallbackBucket = null;
 		if (newerView(reply.policy, entry.policy, after, true)) entry.policy = reply.policy;
 		entry.remoteRemaining = reply.remaining;
+		// Of what the isolate holds now, only what the bucket counts under the new lease lives on with it; the
+		// rest keeps its old lifetime if nothing was granted, and is dropped otherwise (never spent uncounted).
+		const kept = Math.min(entry.tokens, reply.held ?? 0);
+		if (reply.granted > 0 || kept > 0) {
+			entry.tokens = kept + reply.granted;
+			entry.leaseId = lease;
+			// From when it was asked for: the bucket counts the lease from its grant, which a late reply follows.
+			entry.leaseExpiresAt = now + reply.ttlMs;
+		}
 		if (reply.granted > 0) {
-			entry.tokens += reply.granted;
 			entry.lastGrant = reply.granted;
-			entry.leaseExpiresAt = after + reply.ttlMs;
+			// A reply later than the lease's lifetime brings nothing spendable: the object is too slow to lease
+			// from, which the failure policy answers for as it does a missed deadline (and no loop asks again).
+			if (entry.leaseExpiresAt <= after) throw new LateLeaseError(after - now);
 			if (reply.remaining < 1 && reply.granted < want) {
 				// The grant emptied the bucket: once it is spent, the isolate denies locally for as long as the
 				// bucket paces its callers instead of asking an empty bucket again, so a tenant over its limit costs

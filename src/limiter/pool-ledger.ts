@@ -14,12 +14,19 @@
  * No `cloudflare:` imports; the clock is injected.
  */
 import { type BucketPolicy, type BucketState, credit, fullBucket, refill, takeUpTo } from "./bucket";
-import type { PoolLeaseReply, PoolLeaseRequest } from "./lease";
+import { POOL_HOLD_MS, POOL_LEASE_TTL_MS, type PoolLeaseReply, type PoolLeaseRequest } from "./lease";
 
 /** Durable state of the surge pool. Fairness bookkeeping is soft and stays in memory. */
 export interface PoolLedgerState {
 	policy: BucketPolicy;
 	bucket: BucketState;
+	/**
+	 * Pool tokens each tenant holds (in its reserve and its isolates' leases) and
+	 * until when they count: the bucket never refills over them, so tokens held
+	 * while it refilled cannot be spent on top of a full pool. Absent in state
+	 * saved by older releases.
+	 */
+	held?: Record<string, { tokens: number; expiresAt: number }>;
 	counters: PoolCounters;
 }
 
@@ -58,7 +65,28 @@ interface Share {
 
 /** A new pool, full. */
 export function newPool(policy: BucketPolicy, now: number): PoolLedgerState {
-	return { policy, bucket: fullBucket(policy, now), counters: { calls: 0, granted: 0, returned: 0, denials: 0 } };
+	return {
+		policy,
+		bucket: fullBucket(policy, now),
+		held: {},
+		counters: { calls: 0, granted: 0, returned: 0, denials: 0 },
+	};
+}
+
+/** Tokens tenants hold, forgetting expired holdings. */
+function holdings(state: PoolLedgerState, now: number): number {
+	let total = 0;
+	const held = state.held ?? {};
+	for (const [key, holding] of Object.entries(held)) {
+		if (holding.expiresAt <= now) delete held[key];
+		else total += holding.tokens;
+	}
+	return total;
+}
+
+/** The pool's policy with room only for what tenants do not hold. */
+function room(state: PoolLedgerState, now: number): BucketPolicy {
+	return { rate: state.policy.rate, burst: Math.max(0, state.policy.burst - holdings(state, now)) };
 }
 
 /** What the ledger needs from its surroundings. */
@@ -92,17 +120,25 @@ export class PoolLedger {
 		const state = this.#state;
 		const { counters, policy } = state;
 		counters.calls += 1;
-		state.bucket = credit(state.bucket, policy, now, request.returned);
-		counters.returned += Math.max(0, request.returned);
+		state.held ??= {};
+		// Refill up to now with the tenant's holding still counted; then what it no longer holds comes back.
+		state.bucket = refill(state.bucket, room(state, now), now);
+		const before = state.held[request.key]?.tokens ?? 0;
+		const held = Math.max(0, Math.min(request.held ?? 0, before));
+		const returned = Math.max(0, Math.min(request.returned, before - held));
+		if (held > 0) state.held[request.key] = { tokens: held, expiresAt: now + POOL_HOLD_MS };
+		else delete state.held[request.key];
+		state.bucket = credit(state.bucket, room(state, now), now, returned);
+		counters.returned += returned;
 		if (request.want <= 0) {
 			this.#deps.save(state);
-			return { granted: 0, retryAfterMs: 0, policy };
+			return { granted: 0, held, ttlMs: POOL_LEASE_TTL_MS, retryAfterMs: 0, policy };
 		}
 		const share = this.#share(request, now);
 		const min = Math.max(1, request.min);
 		let want = request.want;
-		state.bucket = refill(state.bucket, policy, now);
-		if (state.bucket.tokens - want < policy.burst * CONTENDED_FRACTION) {
+		const contended = state.bucket.tokens - want < policy.burst * CONTENDED_FRACTION;
+		if (contended) {
 			const { slowest, activeWeight } = this.#active(now);
 			// Virtual time advances at rate / activeWeight per second for every backlogged tenant.
 			this.#quantum = Math.max(1e-9, (policy.rate * FAIR_SLICE_MS) / 1000 / activeWeight);
@@ -111,18 +147,29 @@ export class PoolLedger {
 				counters.denials += 1;
 				this.#deps.save(state);
 				const retryAfterMs = Math.ceil((ahead * activeWeight * 1000) / policy.rate);
-				return { granted: 0, retryAfterMs: Math.min(1_000, Math.max(5, retryAfterMs)), policy };
+				return {
+					granted: 0,
+					held,
+					ttlMs: POOL_LEASE_TTL_MS,
+					retryAfterMs: Math.min(1_000, Math.max(5, retryAfterMs)),
+					policy,
+				};
 			}
 			want = Math.max(min, Math.min(want, Math.ceil(this.#quantum * share.weight)));
 		}
-		const result = takeUpTo(state.bucket, policy, now, min, want);
+		const result = takeUpTo(state.bucket, room(state, now), now, min, want);
 		state.bucket = result.state;
 		if (result.taken === 0) counters.denials += 1;
 		counters.granted += result.taken;
-		this.#serviceTime = Math.max(this.#serviceTime, share.vtime);
-		share.vtime += result.taken / share.weight;
+		if (held + result.taken > 0)
+			state.held[request.key] = { tokens: held + result.taken, expiresAt: now + POOL_HOLD_MS };
+		if (contended) {
+			// Only contended grants take fair-queue time: a tenant served from a roomy pool owes the others nothing.
+			this.#serviceTime = Math.max(this.#serviceTime, share.vtime);
+			share.vtime += result.taken / share.weight;
+		}
 		this.#deps.save(state);
-		return { granted: result.taken, retryAfterMs: result.retryAfterMs, policy };
+		return { granted: result.taken, held, ttlMs: POOL_LEASE_TTL_MS, retryAfterMs: result.retryAfterMs, policy };
 	}
 
 	/** The pool as an operator sees it. */
@@ -131,16 +178,16 @@ export class PoolLedger {
 		const state = this.#state;
 		let activeTenants = 0;
 		for (const share of this.#shares.values()) if (now - share.lastSeen <= ACTIVE_MS) activeTenants += 1;
-		return { ...state, bucket: refill(state.bucket, state.policy, now), activeTenants };
+		return { ...state, bucket: refill(state.bucket, room(state, now), now), activeTenants };
 	}
 
 	/** Changes the pool's rate and burst; tokens above the new burst are dropped. */
 	configure(policy: BucketPolicy): void {
 		const now = this.#deps.now();
 		const state = this.#state;
-		const settled = refill(state.bucket, state.policy, now);
+		const settled = refill(state.bucket, room(state, now), now);
 		state.policy = policy;
-		state.bucket = refill(settled, policy, now);
+		state.bucket = refill(settled, room(state, now), now);
 		this.#deps.save(state);
 	}
 

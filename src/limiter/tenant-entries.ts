@@ -1,7 +1,7 @@
 /**
  * The isolate's memory of tenants: an entry per tenant in use, least recently
- * used first; tenants gone idle compacted to what must not be lost (unspent
- * tokens to hand back, statistics to report); and a cap on how many are kept.
+ * used first; tenants gone idle compacted to what must not be lost (statistics
+ * to report); and a cap on how many are kept.
  * Pure; the clock is passed in.
  */
 import { newerView, type TenantPolicy } from "../tiers";
@@ -13,8 +13,10 @@ import { SweepBudget } from "./sweep";
 /** One tenant in use: its lease, deny cache, demand, and failure state. */
 export interface Entry {
 	policy: TenantPolicy;
-	/** Leased tokens not yet spent. */
+	/** Leased tokens not yet spent… */
 	tokens: number;
+	/** …of this lease (its id, for handing them back or keeping them), spendable until then. */
+	leaseId: string | undefined;
 	leaseExpiresAt: number;
 	/** Tokens the global bucket reported left after the last grant. */
 	remoteRemaining: number;
@@ -50,12 +52,11 @@ export interface Entry {
 }
 
 /**
- * What is left of a tenant that went idle: unspent tokens to hand back and
- * statistics to report on its next call. Small, because an isolate may have
- * seen a great many tenants.
+ * What is left of a tenant that went idle: statistics to report on its next
+ * call (its unspent tokens expired with its lease). Small, because an isolate
+ * may have seen a great many tenants.
  */
 interface Idle {
-	tokens: number;
 	admitted: number;
 	denied: number;
 	fallbacks: number;
@@ -102,7 +103,8 @@ export class TenantEntries {
 			else this.#evictFor(1);
 			entry = {
 				policy,
-				tokens: slot?.tokens ?? 0,
+				tokens: 0,
+				leaseId: undefined,
 				leaseExpiresAt: 0,
 				remoteRemaining: policy.burst,
 				denyUntil: 0,
@@ -155,9 +157,9 @@ export class TenantEntries {
 		for (const [key, entry] of this.#entries) {
 			if (steps-- <= 0 || entry.refill || now - entry.lastUsed < IDLE_COMPACT_MS || entry.denyUntil > now) return;
 			this.#entries.delete(key);
-			if (entry.tokens > 0 || entry.admitted > 0 || entry.denied > 0 || entry.fallbacks > 0) {
-				const { tokens, admitted, denied, fallbacks } = entry;
-				this.#idle.set(key, { tokens, admitted, denied, fallbacks });
+			if (entry.admitted > 0 || entry.denied > 0 || entry.fallbacks > 0) {
+				const { admitted, denied, fallbacks } = entry;
+				this.#idle.set(key, { admitted, denied, fallbacks });
 			}
 		}
 	}

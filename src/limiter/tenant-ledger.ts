@@ -9,11 +9,13 @@ import { newerView, SURGE_POOL, type TenantPolicy } from "../tiers";
 import { type BucketPolicy, type BucketState, credit, fullBucket, msUntil, refill } from "./bucket";
 import {
 	drainedPaceMs,
+	LEASE_GRACE_MS,
 	LEASE_MAX_BURST_FRACTION,
 	LEASE_TTL_MS,
 	type LeaseReply,
 	type LeaseRequest,
 	POOL_HORIZON_MS,
+	POOL_LEASE_TTL_MS,
 	type PoolLeaseReply,
 	type PoolLeaseRequest,
 	SUSPENDED_RETRY_MS,
@@ -25,11 +27,16 @@ export interface TenantLedgerState {
 	key: string;
 	policy: TenantPolicy;
 	bucket: BucketState;
-	/** Surge-pool tokens held for this tenant, already debited from the pool. */
+	/** Surge-pool tokens held for this tenant, already debited from the pool… */
 	poolTokens: number;
+	/**
+	 * …which it may lease on to isolates until then (the pool stops counting
+	 * them a while later). Absent in buckets saved by older releases: none.
+	 */
+	poolExpiresAt?: number;
 	/** Tokens granted to isolates, for sizing pool leases. */
 	grants: RateMeter;
-	/** Latest unexpired lease per isolate: tokens granted and when the lease ends. */
+	/** Unexpired leases by lease id: tokens counted as out and until when. */
 	outstanding: Record<string, { granted: number; expiresAt: number }>;
 	lastLeaseAt: number;
 	counters: TenantCounters;
@@ -72,13 +79,6 @@ export interface TenantLedgerDeps {
 	/** Persists the state; called before any reply that depends on it leaves. */
 	save(state: TenantLedgerState): void;
 }
-
-/**
- * The bucket counts a lease as out for this long after its TTL, so that an
- * isolate whose clock runs late (or that got the reply late) has stopped
- * spending it before the bucket stops counting it.
- */
-export const LEASE_GRACE_MS = 1_000;
 
 /** An isolate counts as one of the tenant's callers for this long after its last call. */
 export const CALLER_ACTIVE_MS = 1_000;
@@ -133,8 +133,8 @@ export class TenantLedger {
 	 * leaves the tenant's bucket untouched.
 	 */
 	async lease(request: LeaseRequest): Promise<LeaseReply> {
-		const state = this.#absorb(request, this.#deps.now());
-		if (state.policy.suspended) return this.#deny(state, "suspended", SUSPENDED_RETRY_MS);
+		const { state, held } = this.#absorb(request, this.#deps.now());
+		if (state.policy.suspended) return this.#deny(state, held, "suspended", SUSPENDED_RETRY_MS);
 		let poolReply: PoolLeaseReply | null = null;
 		for (let poolCalls = 0; ; poolCalls++) {
 			const now = this.#deps.now();
@@ -142,19 +142,21 @@ export class TenantLedger {
 			this.#settle(state, now);
 			const whole = Math.floor(state.bucket.tokens);
 			if (request.min > policy.burst || whole < request.min) {
-				return this.#deny(state, "tenant_rate", Math.max(msUntil(state.bucket, policy, request.min), this.#paceMs()));
+				const retryAfterMs = Math.max(msUntil(state.bucket, policy, request.min), this.#paceMs());
+				return this.#deny(state, held, "tenant_rate", retryAfterMs);
 			}
 			const want = Math.min(Math.max(request.want, request.min), whole);
-			const poolWhole = Math.floor(state.poolTokens);
-			if (poolWhole >= want || (poolReply && poolWhole >= request.min)) {
-				return this.#grant(state, request, Math.min(want, poolWhole), now);
-			}
+			const poolWhole = Math.floor(this.#reserve(state, now));
 			const refusal = this.#poolRefusal;
+			// A refusal remembered from the pool stands only for what the tenant's own reserve cannot cover.
 			if (!poolReply && refusal && refusal.until > now) poolReply = refusal.reply;
+			if (poolWhole >= want || (poolReply && poolWhole >= request.min)) {
+				return this.#grant(state, request, held, Math.min(want, poolWhole), now);
+			}
 			// A grant that concurrent leases spent first is no refusal: ask the pool again (a few times at most).
 			if (poolReply && (poolReply.granted === 0 || poolCalls >= MAX_POOL_CALLS_PER_LEASE)) {
 				const retryAfterMs = refusal && refusal.until > now ? refusal.until - now : poolReply.retryAfterMs;
-				return { ...this.#deny(state, "surge_pool", retryAfterMs), pool: poolReply.policy };
+				return { ...this.#deny(state, held, "surge_pool", retryAfterMs), pool: poolReply.policy };
 			}
 			poolReply = await this.#refillPool(state, want - poolWhole, request.min - poolWhole, now);
 		}
@@ -213,18 +215,24 @@ export class TenantLedger {
 	 */
 	async releaseIdlePool(idleMs: number): Promise<number | null> {
 		const state = this.#state;
-		if (!state || state.poolTokens < 1) return null;
-		const idle = this.#deps.now() - state.lastLeaseAt;
+		const now = this.#deps.now();
+		// Nothing to release once the reserve expired: the pool stops counting it on its own soon after.
+		if (!state || (state.poolExpiresAt ?? 0) <= now) return null;
+		const idle = now - state.lastLeaseAt;
 		if (idle < idleMs) return idleMs - idle;
 		const returned = Math.floor(state.poolTokens);
-		// Debit first: should the call fail, the tokens are lost (bounded), never spent twice.
-		state.poolTokens -= returned;
+		// Debit first: should the call fail, the tokens are lost (bounded), never spent twice. Isolates' leases
+		// still out stay counted by the pool; what they hand back no longer rejoins a reserve.
+		state.poolTokens = 0;
+		state.poolExpiresAt = 0;
 		this.#deps.save(state);
-		await this.#deps.pool({ key: state.key, weight: state.policy.weight, min: 0, want: 0, returned });
+		const held = Math.ceil(reserved(state, now));
+		await this.#deps.pool({ key: state.key, weight: state.policy.weight, min: 0, want: 0, returned, held });
 		return null;
 	}
 
-	#absorb(request: LeaseRequest, now: number): TenantLedgerState {
+	/** Absorbs what the request reports; returns the state and the tokens of `previous` now held under the new lease. */
+	#absorb(request: LeaseRequest, now: number): { state: TenantLedgerState; held: number } {
 		const state = this.#state ?? this.#fresh(request.key, request.policy, now);
 		// Refill up to now under the old policy, with this isolate's lease still out.
 		this.#settle(state, now);
@@ -232,14 +240,19 @@ export class TenantLedger {
 		// cache) learns the newer from this reply.
 		if (newerView(request.policy, state.policy, now)) state.policy = request.policy;
 		// The isolate's previous lease is over: what it did not spend comes back,
-		// and what it still holds stays counted as leased out.
-		delete state.outstanding[request.isolate];
-		const held = request.held ?? 0;
-		if (held > 0)
-			state.outstanding[request.isolate] = { granted: held, expiresAt: now + LEASE_TTL_MS + LEASE_GRACE_MS };
-		if (request.returned > 0) {
-			state.bucket = credit(state.bucket, capacity(state.policy, reserved(state, now)), now, request.returned);
-			state.poolTokens += request.returned;
+		// and what it still holds is counted under the new lease. Only a lease still
+		// counted has tokens to come back or be held: once the bucket stopped counting
+		// one (it expired, or another call of the same isolate renewed it), it refilled
+		// in their place, and counting them again would mint tokens.
+		const previous = request.previous === undefined ? undefined : state.outstanding[request.previous];
+		if (previous) delete state.outstanding[request.previous as string];
+		const held = Math.min(request.held ?? 0, previous?.granted ?? 0);
+		if (held > 0) state.outstanding[request.lease] = { granted: held, expiresAt: now + LEASE_TTL_MS + LEASE_GRACE_MS };
+		const returned = Math.min(request.returned, (previous?.granted ?? 0) - held);
+		if (returned > 0) {
+			state.bucket = credit(state.bucket, capacity(state.policy, reserved(state, now)), now, returned);
+			// Their pool tokens rejoin the reserve while it lasts (the pool still counts them).
+			if ((state.poolExpiresAt ?? 0) > now) state.poolTokens += returned;
 		}
 		state.counters.admitted += request.admitted;
 		state.counters.denied += request.denied;
@@ -249,7 +262,13 @@ export class TenantLedger {
 		// Pruned on every call, whatever its answer, so that isolates long gone are never remembered.
 		for (const [isolate, at] of this.#callers) if (now - at > CALLER_ACTIVE_MS) this.#callers.delete(isolate);
 		this.#callers.set(request.isolate, now);
-		return state;
+		return { state, held };
+	}
+
+	/** The pool tokens the tenant may still lease on: none once its reserve expired. */
+	#reserve(state: TenantLedgerState, now: number): number {
+		if ((state.poolExpiresAt ?? 0) <= now) state.poolTokens = 0;
+		return state.poolTokens;
 	}
 
 	/** How long a drained tenant's isolates wait between calls, given how many called in the last second. */
@@ -272,18 +291,16 @@ export class TenantLedger {
 		return state;
 	}
 
-	#grant(state: TenantLedgerState, request: LeaseRequest, granted: number, now: number): LeaseReply {
+	#grant(state: TenantLedgerState, request: LeaseRequest, held: number, granted: number, now: number): LeaseReply {
 		state.bucket = { tokens: state.bucket.tokens - granted, updatedAt: state.bucket.updatedAt };
 		state.poolTokens -= granted;
 		state.grants = observe(state.grants, now, granted);
 		state.counters.leases += 1;
-		state.outstanding[request.isolate] = {
-			granted: granted + (request.held ?? 0),
-			expiresAt: now + LEASE_TTL_MS + LEASE_GRACE_MS,
-		};
+		state.outstanding[request.lease] = { granted: granted + held, expiresAt: now + LEASE_TTL_MS + LEASE_GRACE_MS };
 		this.#deps.save(state);
 		return {
 			granted,
+			held,
 			ttlMs: LEASE_TTL_MS,
 			remaining: Math.floor(state.bucket.tokens),
 			retryAfterMs: 0,
@@ -292,12 +309,13 @@ export class TenantLedger {
 		};
 	}
 
-	#deny(state: TenantLedgerState, reason: LeaseReply["reason"], retryAfterMs: number): LeaseReply {
+	#deny(state: TenantLedgerState, held: number, reason: LeaseReply["reason"], retryAfterMs: number): LeaseReply {
 		state.counters.leaseDenials += 1;
 		this.#deps.save(state);
 		return {
 			granted: 0,
-			ttlMs: 0,
+			held,
+			ttlMs: held > 0 ? LEASE_TTL_MS : 0,
 			remaining: Math.floor(state.bucket.tokens),
 			retryAfterMs: Math.max(1, retryAfterMs),
 			reason,
@@ -311,8 +329,8 @@ export class TenantLedger {
 	 * on top of a bucket that refilled meanwhile. Expired leases are forgotten.
 	 */
 	#settle(state: TenantLedgerState, now: number): void {
-		for (const [isolate, lease] of Object.entries(state.outstanding)) {
-			if (lease.expiresAt <= now) delete state.outstanding[isolate];
+		for (const [id, lease] of Object.entries(state.outstanding)) {
+			if (lease.expiresAt <= now) delete state.outstanding[id];
 		}
 		state.bucket = refill(state.bucket, capacity(state.policy, reserved(state, now)), now);
 	}
@@ -330,12 +348,18 @@ export class TenantLedger {
 			const poolCap = Math.max(1, Math.floor(this.#poolBurst * POOL_MAX_FRACTION));
 			const want = Math.max(need, Math.min(target, state.policy.burst, poolCap));
 			state.counters.poolCalls += 1;
-			const request = { key: state.key, weight: state.policy.weight, min: Math.max(1, min), want, returned: 0 };
+			// What the tenant holds, in reserve and in isolates' leases, stays counted by the pool under the renewed grant.
+			const reserve = this.#reserve(state, now);
+			const held = Math.ceil(reserve + reserved(state, now));
+			const request = { key: state.key, weight: state.policy.weight, min: Math.max(1, min), want, returned: 0, held };
 			this.#poolRefill = this.#deps
 				.pool(request)
 				.then((reply) => {
 					this.#poolBurst = reply.policy.burst;
-					state.poolTokens += reply.granted;
+					// Should the pool count less than was held (its clock ran ahead), only that much of the reserve lives on.
+					state.poolTokens = Math.min(this.#reserve(state, this.#deps.now()), reply.held ?? 0) + reply.granted;
+					if (reply.granted > 0 || (reply.held ?? 0) > 0)
+						state.poolExpiresAt = now + (reply.ttlMs ?? POOL_LEASE_TTL_MS);
 					this.#poolRefusal = reply.granted > 0 ? null : { until: this.#deps.now() + reply.retryAfterMs, reply };
 					this.#deps.save(state);
 					return reply;

@@ -12,8 +12,8 @@ import { BURST_POOL_NAME } from "./burst-pool";
 
 const STATE_KEY = "ledger";
 
-/** How long a tenant must be idle before its surge-pool reserve goes back to the pool. */
-export const POOL_IDLE_RELEASE_MS = 2_000;
+/** How long a tenant must be idle before its surge-pool reserve goes back to the pool (before it expires). */
+export const POOL_IDLE_RELEASE_MS = 1_000;
 
 /** The per-tenant bucket, reached with `env.TENANT_BUCKET.getByName(key)`. */
 export class TenantBucket extends DurableObject<Env> {

@@ -10,8 +10,25 @@ import { useFrozenClock } from "../support/clock";
 const T0 = 2_000_000_000_000;
 const starter = policyForTier("starter") as TenantPolicy;
 
+/** Each tenant's last lease id: every request is the next call of one isolate, ending its previous lease. */
+const leases = new Map<string, number>();
+
 function request(key: string, want: number, extra: Partial<LeaseRequest> = {}): LeaseRequest {
-	return { key, isolate: "test-isolate", policy: starter, min: 1, want, returned: 0, admitted: 0, denied: 0, ...extra };
+	const n = (leases.get(key) ?? 0) + 1;
+	leases.set(key, n);
+	const lease = { lease: `${key}#${n}`, ...(n > 1 && { previous: `${key}#${n - 1}` }) };
+	return {
+		key,
+		isolate: "test-isolate",
+		...lease,
+		policy: starter,
+		min: 1,
+		want,
+		returned: 0,
+		admitted: 0,
+		denied: 0,
+		...extra,
+	};
 }
 
 useFrozenClock(T0);

@@ -8,6 +8,7 @@ import {
 	type LeaseRequest,
 	leaseSize,
 	MAX_DENY_CACHE_MS,
+	POOL_HOLD_MS,
 } from "../../src/limiter/lease";
 import { type Decision, LocalLimiter } from "../../src/limiter/local";
 import { policyForTier, type TenantPolicy } from "../../src/tiers";
@@ -235,8 +236,8 @@ describe("many isolates", () => {
 		const cluster = new Cluster();
 		const ledger = cluster.ledger("t:a");
 		const ask = { key: "t:a", isolate: "a", policy: starter, min: 1, admitted: 0, denied: 0 };
-		expect((await ledger.lease({ ...ask, want: 100, returned: 0 })).remaining).toBe(1100);
-		const next = await ledger.lease({ ...ask, want: 1, returned: 60 });
+		expect((await ledger.lease({ ...ask, lease: "a1", want: 100, returned: 0 })).remaining).toBe(1100);
+		const next = await ledger.lease({ ...ask, lease: "a2", previous: "a1", want: 1, returned: 60 });
 		expect(next.remaining).toBe(1159);
 		expect(ledger.snapshot()?.leasedOut).toBe(1);
 	});
@@ -246,9 +247,9 @@ describe("many isolates", () => {
 		const ledger = cluster.ledger("t:a");
 		const ask = { key: "t:a", policy: starter, min: 1, returned: 0, admitted: 0, denied: 0 };
 		// Eight isolates take 120 each and sit on them while the bucket refills for 900 ms.
-		for (let i = 0; i < 8; i++) await ledger.lease({ ...ask, isolate: `i${i}`, want: 120 });
+		for (let i = 0; i < 8; i++) await ledger.lease({ ...ask, isolate: `i${i}`, lease: `i${i}`, want: 120 });
 		cluster.clock.advance(900);
-		const more = await ledger.lease({ ...ask, isolate: "late", want: 10_000 });
+		const more = await ledger.lease({ ...ask, isolate: "late", lease: "late", want: 10_000 });
 		// Spending the 960 held plus everything granted now stays within one burst (+ 900 ms of rate).
 		expect(960 + more.granted).toBeLessThanOrEqual(1200 + 0.9 * 300);
 		expect(960 + more.granted + more.remaining).toBeLessThanOrEqual(1200);
@@ -294,20 +295,29 @@ describe("tenant ledger", () => {
 	it("an empty bucket paces its callers by how many isolates asked within the last second", async () => {
 		const cluster = new Cluster();
 		const ledger = cluster.ledger("t:a");
-		const ask = { key: "t:a", policy: starter, min: 1, want: 1200, returned: 0, admitted: 0, denied: 0 };
+		let calls = 0;
+		const last = new Map<string, string>();
+		// Every call is a new lease that ends the isolate's previous one, all of it spent.
+		const ask = (isolate: string) => {
+			const lease = `l${++calls}`;
+			const previous = last.get(isolate);
+			last.set(isolate, lease);
+			const base = { key: "t:a", policy: starter, min: 1, want: 1200, returned: 0, admitted: 0, denied: 0 };
+			return { ...base, isolate, lease, ...(previous && { previous }) };
+		};
 		// One isolate drains the bucket: denied, it may ask again after DENY_CACHE_MS.
-		while ((await ledger.lease({ ...ask, isolate: "i0" })).granted > 0);
-		const alone = await ledger.lease({ ...ask, isolate: "i0" });
+		while ((await ledger.lease(ask("i0"))).granted > 0);
+		const alone = await ledger.lease(ask("i0"));
 		expect(alone.retryAfterMs).toBe(DENY_CACHE_MS);
 		// Three more isolates ask: each of the four now waits 400 ms, granted or denied.
-		for (const isolate of ["i1", "i2"]) await ledger.lease({ ...ask, isolate });
-		expect((await ledger.lease({ ...ask, isolate: "i3" })).retryAfterMs).toBe(drainedPaceMs(4));
+		for (const isolate of ["i1", "i2"]) await ledger.lease(ask(isolate));
+		expect((await ledger.lease(ask("i3"))).retryAfterMs).toBe(drainedPaceMs(4));
 		cluster.clock.advance(100);
-		const grant = await ledger.lease({ ...ask, isolate: "i0" });
+		const grant = await ledger.lease(ask("i0"));
 		expect(grant).toMatchObject({ granted: 30, remaining: 0, paceMs: drainedPaceMs(4) });
 		// A second later only the isolate still asking counts.
 		cluster.clock.advance(1_001);
-		expect((await ledger.lease({ ...ask, isolate: "i0" })).paceMs).toBe(DENY_CACHE_MS);
+		expect((await ledger.lease(ask("i0"))).paceMs).toBe(DENY_CACHE_MS);
 	});
 
 	it("state survives eviction: a drained bucket stays drained", async () => {
@@ -340,10 +350,13 @@ describe("tenant ledger", () => {
 		const ledger = cluster.ledger("t:a");
 		const held = ledger.snapshot()?.poolTokens ?? 0;
 		expect(held).toBeGreaterThan(0);
-		expect(await ledger.releaseIdlePool(2_000)).toBe(2_000);
-		cluster.clock.advance(2_000);
-		expect(await ledger.releaseIdlePool(2_000)).toBeNull();
+		expect(await ledger.releaseIdlePool(1_000)).toBe(1_000);
+		cluster.clock.advance(1_000);
+		expect(await ledger.releaseIdlePool(1_000)).toBeNull();
 		expect(ledger.snapshot()?.poolTokens).toBe(0);
+		// The reserve is back at once; tokens still out in leases once the pool stops counting them.
+		expect(cluster.pool.snapshot().counters.returned).toBe(held);
+		cluster.clock.advance(POOL_HOLD_MS);
 		expect(Math.round(cluster.pool.snapshot().bucket.tokens)).toBe(50_000);
 	});
 });

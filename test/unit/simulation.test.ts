@@ -47,7 +47,7 @@ describe("simulation", { timeout: 60_000 }, () => {
 		expect(result.ideal - result.admitted).toBeLessThanOrEqual(result.loss_bound ?? 0);
 	});
 
-	it.each(["contended-pool", "contended-pool-30-tenants"])(
+	it.each(["contended-pool", "contended-pool-30-tenants", "contended-pool-equal-demand"])(
 		"%s: pool shares within 5 percent of the weights",
 		async (name) => {
 			const result = await outcome(name);
