@@ -19,6 +19,7 @@ import {
 	type DenyReason,
 	type LeaseReply,
 	type LeaseRequest,
+	LEASE_TTL_MS,
 	leaseSize,
 	MAX_DENY_CACHE_MS,
 	ROOMY_FRACTION,
@@ -67,7 +68,11 @@ export interface LocalLimiterOptions {
 	 * enforces the tier's rate and burst from this isolate alone. @default "local"
 	 */
 	failMode?: FailMode;
-	/** How long a request waits for a lease before the failure policy answers. @default 50 */
+	/**
+	 * How long a request waits for a lease before the failure policy answers, at
+	 * least: an isolate far from its objects waits {@link DEADLINE_RTT_FACTOR} times
+	 * the round trip it measures (at most a lease's lifetime). @default 50
+	 */
 	timeoutMs?: number;
 	/** After a failure the bucket is left alone this long, then one request probes it. @default 1000 */
 	breakerMs?: number;
@@ -82,8 +87,18 @@ export class LateLeaseError extends Error {
 	}
 }
 
-/** A new lease is fetched in the background once the current one is down to this fraction. */
+/** A new lease is fetched in the background once the current one is down to this fraction… */
 export const PREFETCH_FRACTION = 0.25;
+
+/** …or once it ends within this many round trips, so that steady traffic never waits for one. */
+export const PREFETCH_ROUND_TRIPS = 2;
+
+/**
+ * A request waits for a lease this many times the isolate's measured round
+ * trip (when that is longer than the configured deadline): a healthy object
+ * far away is waited for, one that stopped answering is not.
+ */
+export const DEADLINE_RTT_FACTOR = 3;
 
 /** Keeps background work alive past the request that started it (`ExecutionContext.waitUntil`). */
 export type Defer = (work: Promise<unknown>) => void;
@@ -100,6 +115,8 @@ export class LocalLimiter {
 	readonly #wait: ((ms: number) => Promise<void>) | undefined;
 	/** Lease calls made so far: with the isolate id, each call's lease id. */
 	#leases = 0;
+	/** Smoothed round trip of lease calls that succeeded, in ms (0 before the first). */
+	#rttMs = 0;
 
 	constructor(options: LocalLimiterOptions) {
 		this.#grantor = options.grantor;
@@ -145,7 +162,7 @@ export class LocalLimiter {
 			entry.admitted += 1;
 			if (entry.fallbackBucket) entry.fallbackBucket = chargeFallback(entry.fallbackBucket, entry.policy, now, cost);
 			entry.demand = observe(entry.demand, now, cost);
-			if (!entry.refill && entry.denyUntil <= now && entry.tokens <= entry.lastGrant * PREFETCH_FRACTION) {
+			if (!entry.refill && entry.denyUntil <= now && this.#endsSoon(entry, now)) {
 				// Errors surface on the next blocking refill; this one only saves a wait.
 				this.#start(key, entry, 1, true, defer).catch(() => {});
 			}
@@ -170,9 +187,9 @@ export class LocalLimiter {
 			try {
 				const refill = entry.refill ?? this.#start(key, entry, cost, false, defer);
 				const deadline =
-					this.#wait?.(this.#timeoutMs) ??
+					this.#wait?.(this.#deadlineMs()) ??
 					new Promise<void>((resolve) => {
-						timer = setTimeout(resolve, this.#timeoutMs);
+						timer = setTimeout(resolve, this.#deadlineMs());
 					});
 				const answered = await Promise.race([
 					refill.then(
@@ -197,6 +214,17 @@ export class LocalLimiter {
 			const decision = this.#decide(key, entry, cost, this.#now(), defer);
 			if (decision) return decision;
 		}
+	}
+
+	/** Whether the lease runs out (of tokens or of time) soon enough that the next one should be fetched now. */
+	#endsSoon(entry: Entry, now: number): boolean {
+		if (entry.tokens <= entry.lastGrant * PREFETCH_FRACTION) return true;
+		return entry.leaseExpiresAt - now <= Math.max(DENY_CACHE_MS, PREFETCH_ROUND_TRIPS * this.#rttMs);
+	}
+
+	/** How long a request waits for a lease: the configured deadline, or a few measured round trips. */
+	#deadlineMs(): number {
+		return Math.min(LEASE_TTL_MS, Math.max(this.#timeoutMs, DEADLINE_RTT_FACTOR * this.#rttMs));
 	}
 
 	/** Opens the circuit after a failed call. */
@@ -283,6 +311,7 @@ export class LocalLimiter {
 			throw error;
 		}
 		const after = this.#now();
+		this.#rttMs = this.#rttMs === 0 ? after - now : 0.8 * this.#rttMs + 0.2 * (after - now);
 		// The bucket answered: the circuit closes (the isolate-alone bucket stays, to bound the next failure too).
 		entry.breakerUntil = 0;
 		if (newerView(reply.policy, entry.policy, after, true)) entry.policy = reply.policy;

@@ -338,13 +338,11 @@ export class TenantLedger {
 	/** One pool call at a time per tenant; concurrent leases wait on the same one. */
 	#refillPool(state: TenantLedgerState, need: number, min: number, now: number): Promise<PoolLeaseReply> {
 		if (!this.#poolRefill) {
-			// Hold about POOL_HORIZON_MS of this tenant's grants (at least one full isolate
-			// lease, so a quiet tenant does not call the pool per lease), never more than a
-			// burst, nor so much of the pool that one big tenant could hoard it.
-			const target = Math.max(
-				Math.ceil((currentRate(state.grants, now) * POOL_HORIZON_MS) / 1000),
-				Math.ceil(state.policy.burst * LEASE_MAX_BURST_FRACTION),
-			);
+			// Hold about POOL_HORIZON_MS of this tenant's grants, sized by use: the pool counts
+			// every token a tenant holds, so a reserve sized by the burst would strand it across
+			// thousands of quiet tenants. Never more than a burst, nor so much of the pool that
+			// one big tenant could hoard it.
+			const target = Math.ceil((currentRate(state.grants, now) * POOL_HORIZON_MS) / 1000);
 			const poolCap = Math.max(1, Math.floor(this.#poolBurst * POOL_MAX_FRACTION));
 			const want = Math.max(need, Math.min(target, state.policy.burst, poolCap));
 			state.counters.poolCalls += 1;
