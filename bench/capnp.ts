@@ -3,7 +3,7 @@
  * services a process holds, what each is bound to, and the ports they serve.
  */
 import { join, relative } from "node:path";
-import { benchDir, buildDir } from "./build";
+import { buildDir } from "./build";
 import {
 	COMPATIBILITY_DATE,
 	firstEdgePort,
@@ -69,8 +69,8 @@ export function capnp(variant: Variant, script: string, gateway?: string, origin
 		)
 		.join(", ");
 	const services = [
-		simpleWorker("origin", join(benchDir, "workers/origin.js")),
-		simpleWorker("kv", join(benchDir, "workers/kv.js")),
+		simpleWorker("origin", join(buildDir, "origin.js")),
+		simpleWorker("kv", join(buildDir, "kv.js")),
 		`(name = "net", network = (allow = ["public", "private", "local"]))`,
 		`(name = "do-disk", disk = (path = ${JSON.stringify(storageDir(variant))}, writable = true))`,
 		`(name = "objects", worker = ${worker([...vars, ...objects(null)], `, durableObjectNamespaces = [${namespaces}], durableObjectStorage = (localDisk = "do-disk")`)})`,
@@ -100,8 +100,8 @@ export function capnp(variant: Variant, script: string, gateway?: string, origin
 export function capnpRemote(script: string): string {
 	const bindings = [...edgeVars(REMOTE_ORIGIN_PORT), `(name = "DO_GATEWAY", service = "do-gateway")`];
 	const services = [
-		simpleWorker("origin", join(benchDir, "workers/origin.js")),
-		simpleWorker("kv", join(benchDir, "workers/kv.js")),
+		simpleWorker("origin", join(buildDir, "origin.js")),
+		simpleWorker("kv", join(buildDir, "kv.js")),
 		`(name = "net", network = (allow = ["public", "private", "local"]))`,
 		`(name = "do-gateway", external = (address = "127.0.0.1:${GATEWAY_PORT}", http = ()))`,
 		...Array.from(

@@ -40,7 +40,8 @@ if (unknown.length > 0) {
 }
 
 mkdirSync(buildDir, { recursive: true });
-await bundle("bench/workers/stats.ts", "stats");
+// The helpers every workerd config embeds.
+for (const helper of ["origin", "kv", "stats"]) await bundle(`bench/workers/${helper}.ts`, helper);
 if (canPin() && !process.env.BENCH_PINNED) {
 	// Re-run this process pinned to CPU 0; workerd gets CPU 1.
 	const child = spawn("taskset", ["-c", "0", process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
