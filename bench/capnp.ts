@@ -27,14 +27,20 @@ const socket = (name: string, port: number) =>
 	`(name = ${JSON.stringify(name)}, address = "127.0.0.1:${port}", http = (), service = ${JSON.stringify(name)})`;
 
 /**
- * The edge's variables. The benchmark measures the lease path: a saturated core must not turn slow
- * lease calls into FAIL_MODE fallbacks (which are tested on their own).
+ * The deadline the throughput and noisy-neighbour runs give lease calls: they measure the lease path, and a
+ * saturated core must not turn slow lease calls into FAIL_MODE fallbacks (which are tested on their own).
  */
-const edgeVars = (originPort: number) => [
+const PATIENT_DO_TIMEOUT_MS = 10_000;
+
+/**
+ * The edge's variables; `doTimeoutMs` null leaves DO_TIMEOUT_MS at the Worker's default, as deployed.
+ * Only the limiter reads tenant configuration from KV.
+ */
+const edgeVars = (variant: Variant, originPort: number, doTimeoutMs: number | null = PATIENT_DO_TIMEOUT_MS) => [
 	text("ORIGIN_URL", `http://127.0.0.1:${originPort}`),
 	text("TENANT_SOURCE", "header:x-tenant-id"),
-	text("DO_TIMEOUT_MS", "10000"),
-	`(name = "CONFIG", kvNamespace = "kv")`,
+	...(doTimeoutMs === null ? [] : [text("DO_TIMEOUT_MS", String(doTimeoutMs))]),
+	...(variant.kv ? [`(name = "CONFIG", kvNamespace = "kv")`] : []),
 ];
 
 /**
@@ -46,13 +52,26 @@ export function storageDir(variant: Variant): string {
 	return join(buildDir, `storage-${variant.name}`);
 }
 
+/** Where a process's ports start, and whether it serves its objects to another process. */
+export interface ProcessOptions {
+	/** Ports count up from it as ORIGIN_PORT's do. @default ORIGIN_PORT */
+	originPort?: number;
+	/** The bundled bench/workers/do-gateway.ts: the variant's namespaces over HTTP on GATEWAY_PORT. */
+	gateway?: string;
+	/** The round trip each gateway call pays, in ms. @default 0 */
+	rttMs?: number;
+}
+
 /**
  * A workerd config: origin, KV, the objects' service, N edge services, and the
- * stats reader; with `gateway`, also the TenantBucket namespace over HTTP.
- * Ports count up from `originPort` as ORIGIN_PORT's do.
+ * stats reader; with a gateway, also the variant's namespaces over HTTP.
  */
-export function capnp(variant: Variant, script: string, gateway?: string, originPort = ORIGIN_PORT): string {
-	const vars = edgeVars(originPort).slice(0, variant.kv ? 4 : 3);
+export function capnp(
+	variant: Variant,
+	script: string,
+	{ originPort = ORIGIN_PORT, gateway, rttMs = 0 }: ProcessOptions = {},
+): string {
+	const vars = edgeVars(variant, originPort);
 	const objects = (service: string | null) =>
 		Object.entries(variant.objects).map(
 			([binding, className]) =>
@@ -86,19 +105,22 @@ export function capnp(variant: Variant, script: string, gateway?: string, origin
 		...Array.from({ length: ISOLATES }, (_, i) => socket(`edge-${i}`, firstEdgePort(originPort) + i)),
 	];
 	if (gateway) {
-		services.push(simpleWorker("do-gateway", gateway, objects("objects")));
+		services.push(simpleWorker("do-gateway", gateway, [text("RTT_MS", String(rttMs)), ...objects("objects")]));
 		sockets.push(socket("do-gateway", GATEWAY_PORT));
 	}
 	return config(services, sockets);
 }
 
 /**
- * The noisy-neighbour run's second workerd: its own origin and N edge isolates
- * running the limiter unchanged, leasing from the first process's TenantBuckets
- * through the gateway (bench/workers/remote-edge.ts).
+ * The split layouts' second workerd: its own origin and N edge isolates running
+ * `script`, a Worker that reaches the first process's objects through the
+ * gateway (bench/workers/remote.ts).
  */
-export function capnpRemote(script: string): string {
-	const bindings = [...edgeVars(REMOTE_ORIGIN_PORT), `(name = "DO_GATEWAY", service = "do-gateway")`];
+export function capnpRemote(variant: Variant, script: string, doTimeoutMs?: number | null): string {
+	const bindings = [
+		...edgeVars(variant, REMOTE_ORIGIN_PORT, doTimeoutMs),
+		`(name = "DO_GATEWAY", service = "do-gateway")`,
+	];
 	const services = [
 		simpleWorker("origin", join(buildDir, "origin.js")),
 		simpleWorker("kv", join(buildDir, "kv.js")),

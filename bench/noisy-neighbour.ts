@@ -68,7 +68,7 @@ export async function noisyNeighbour(layout: Layout): Promise<NeighbourResult> {
 	const limiter = variant("limiter");
 	const script = await bundle(limiter.entry, "limiter");
 	const gateway = layout === "split" ? await bundle("bench/workers/do-gateway.ts", "do-gateway") : undefined;
-	const remote = layout === "split" ? await bundle("bench/workers/remote-edge.ts", "remote-edge") : undefined;
+	const remote = layout === "split" ? await bundle(limiter.remoteEntry, "remote-edge") : undefined;
 	const quiet: TenantLoad[] = Array.from({ length: ISOLATES }, (_, i) => ({
 		tenant: `quiet-${i}`,
 		isolate: i,
@@ -96,10 +96,10 @@ export async function noisyNeighbour(layout: Layout): Promise<NeighbourResult> {
 		for (const [name, extra] of kinds) {
 			console.error(`bench: noisy neighbour (${layout}), round ${round}/${ROUNDS}, ${name}…`);
 			// A fresh workerd each time: the neighbour starts with a full bucket, nothing is left over from the last run.
-			const child = await start(limiter, script, gateway);
+			const child = await start(limiter, script, { gateway });
 			const second = remote
 				? // Ahead of the neighbour's generator on their shared core, so that the flood is served as sent.
-					await startWorkerd("remote-edge", capnpRemote(remote), 0, REMOTE_FIRST_PORT, -5).catch((error) => {
+					await startWorkerd("remote-edge", capnpRemote(limiter, remote), 0, REMOTE_FIRST_PORT, -5).catch((error) => {
 						child.kill();
 						throw error;
 					})

@@ -30,7 +30,7 @@ export async function paired(): Promise<number[]> {
 		console.error(`bench: paired, round ${round}/${ROUNDS}: ${baseline.name} and limiter at once, on one core…`);
 		const children = [await start(baseline, baselineScript)];
 		try {
-			children.push(await start(limiter, limiterScript, undefined, PAIRED_ORIGIN_PORT));
+			children.push(await start(limiter, limiterScript, { originPort: PAIRED_ORIGIN_PORT }));
 			const both = (durationS: number) =>
 				Promise.all([load(durationS), load(durationS, CONNECTIONS, undefined, firstEdgePort(PAIRED_ORIGIN_PORT))]);
 			await both(WARMUP_S);

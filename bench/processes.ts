@@ -8,7 +8,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import workerd from "workerd";
 import { buildDir } from "./build";
-import { capnp, storageDir } from "./capnp";
+import { capnp, type ProcessOptions, storageDir } from "./capnp";
 import { firstEdgePort, ORIGIN_PORT, STATS_PORT, TENANTS } from "./settings";
 import type { Variant } from "./variants";
 
@@ -27,16 +27,16 @@ export function canPin(): boolean {
 	return existsSync("/usr/bin/taskset") && cpus().length > 1;
 }
 
-/** Starts the variant's workerd (fresh Durable Object storage) on CPU 1; resolves once its edge answers. */
+/** Starts the variant's workerd (fresh Durable Object storage) on `cpu`; resolves once its edge answers. */
 export async function start(
 	variant: Variant,
 	script: string,
-	gateway?: string,
-	originPort = ORIGIN_PORT,
+	{ cpu = 1, ...options }: ProcessOptions & { cpu?: number } = {},
 ): Promise<ChildProcess> {
 	rmSync(storageDir(variant), { recursive: true, force: true });
 	mkdirSync(storageDir(variant), { recursive: true });
-	return startWorkerd(variant.name, capnp(variant, script, gateway, originPort), 1, firstEdgePort(originPort));
+	const port = firstEdgePort(options.originPort ?? ORIGIN_PORT);
+	return startWorkerd(variant.name, capnp(variant, script, options), cpu, port);
 }
 
 /** Writes `text` as a workerd config and serves it on `cpu` until the edge on `port` answers. */
@@ -80,6 +80,8 @@ export function cpuMs(pid: number): number {
 export interface Calls {
 	tenant: number;
 	pool: number | null;
+	/** The limiter's decisions by FAIL_MODE for `tenants`, as its isolates have reported them with later leases. */
+	fallbacks: number | null;
 }
 
 /** Reads the objects' own call counters through the stats reader (bench/workers/stats.ts); null without objects. */

@@ -8,7 +8,8 @@ import { Hono } from "hono";
 import { rateLimiter } from "hono-rate-limiter";
 import { forward } from "../../src/http/proxy";
 
-interface HonoEnv {
+/** The peer's bindings. */
+export interface HonoEnv {
 	ORIGIN_URL: string;
 	HRL: DurableObjectNamespace<CountingRateLimiter>;
 }
