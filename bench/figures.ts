@@ -15,3 +15,8 @@ export function ratio(a: number, b: number): number {
 export function mean(values: number[]): number {
 	return values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 }
+
+/** The median of `values` (the upper one of an even count), leaving them as they were. */
+export function median(values: number[]): number {
+	return percentile([...values], 0.5);
+}

@@ -11,6 +11,7 @@ import { benchDir } from "./build";
 import { ratio } from "./figures";
 import type { measureMemory } from "./memory";
 import type { NeighbourResult } from "./noisy-neighbour";
+import type { RttResult } from "./rtt";
 import {
 	BASE_REF,
 	CONNECTIONS,
@@ -29,12 +30,13 @@ export interface Parts {
 	throughput: Throughput;
 	paired: number[] | null;
 	neighbour: NeighbourResult[];
+	rtt: RttResult | null;
 	scenarios: ScenarioOutcome[];
 	memory: Awaited<ReturnType<typeof measureMemory>> | null;
 }
 
 /** The contents of bench/results.json. */
-export function results({ throughput, paired, neighbour, scenarios, memory }: Parts) {
+export function results({ throughput, paired, neighbour, rtt, scenarios, memory }: Parts) {
 	return {
 		machine: { cores: cpus().length, node: process.version, workerd: workerd.version, date: new Date().toISOString() },
 		config: {
@@ -80,6 +82,7 @@ export function results({ throughput, paired, neighbour, scenarios, memory }: Pa
 						layouts: neighbour,
 					}
 				: null,
+		rtt,
 		memory: memory && {
 			tenants_seen: memory.tenants,
 			bytes_per_idle_entry: Math.round(memory.bytesPerEntry),
@@ -128,5 +131,44 @@ export function report(parts: Parts): void {
 		const { quiet_rps_ratio, quiet_p99_ratio, quiet_p99_ratio_vs_at_limit } = layout;
 		console.log({ quiet_rps_ratio, quiet_p99_ratio, quiet_p99_ratio_vs_at_limit });
 	}
+	if (parts.rtt) printRtt(parts.rtt);
 	console.log("wrote bench/results.json");
+}
+
+/** Issue 13's targets at a 25 ms round trip; printed as measured, never asserted. */
+const RTT_TARGETS = { limiter_p50_added_at_most_ms: 1, naive_p50_added_at_least_ms: 25 };
+
+function printRtt(rtt: RttResult): void {
+	console.log(
+		`round trip to the Durable Objects: ${rtt.rtt_ms} ms, ${rtt.connections} connections, ${rtt.rounds} rounds:`,
+	);
+	console.table(
+		rtt.runs.map((r) => ({
+			worker: r.name,
+			"req/s": r.rps,
+			"p50 ms": r.p50_ms,
+			"p99 ms": r.p99_ms,
+			"p50 added": r.p50_added_ms,
+			"p99 added": r.p99_added_ms,
+			"c=1 p50 ms": r.c1_p50_ms,
+			"c=1 p99 ms": r.c1_p99_ms,
+			"c=1 p50 added": r.c1_p50_added_ms,
+			"c=1 p99 added": r.c1_p99_added_ms,
+			"DO calls/adm": r.do_calls_per_admitted ?? "-",
+			fallbacks: r.fallbacks ?? "-",
+			"non-2xx": r.non_2xx,
+		})),
+	);
+	const limiter = rtt.runs.find((r) => r.name === "limiter");
+	const naive = rtt.runs.find((r) => r.name === "naive-do");
+	if (rtt.rtt_ms === 25 && limiter && naive) {
+		const { limiter_p50_added_at_most_ms: most, naive_p50_added_at_least_ms: least } = RTT_TARGETS;
+		const verdict = (met: boolean) => (met ? "met" : "NOT met");
+		console.log(
+			`targets: limiter p50 added ≤ ${most} ms: c=${rtt.connections} ${limiter.p50_added_ms} ms (${verdict(limiter.p50_added_ms <= most)}), ` +
+				`c=1 ${limiter.c1_p50_added_ms} ms (${verdict(limiter.c1_p50_added_ms <= most)}); ` +
+				`naive-do p50 added ≥ ${least} ms: c=${rtt.connections} ${naive.p50_added_ms} ms (${verdict(naive.p50_added_ms >= least)}), ` +
+				`c=1 ${naive.c1_p50_added_ms} ms (${verdict(naive.c1_p50_added_ms >= least)})`,
+		);
+	}
 }

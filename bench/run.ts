@@ -4,11 +4,13 @@
  * Durable Object per request and (d) hono-rate-limiter's DurableObjectStore,
  * each in workerd started directly (no wrangler dev proxy, no Miniflare), in
  * front of an origin Worker (bench/throughput.ts). Then the paired run
- * (bench/paired.ts) and issue 5's noisy neighbour (bench/noisy-neighbour.ts).
+ * (bench/paired.ts), issue 5's noisy neighbour (bench/noisy-neighbour.ts) and
+ * issue 13's round trip to the objects (bench/rtt.ts).
  * Prints tables and writes bench/results.json, together with the simulation's
  * accuracy and the isolate memory figures.
  *
- * `npm run bench -- limiter noisy-neighbour` runs only the parts named.
+ * `npm run bench -- limiter noisy-neighbour` runs only the parts named;
+ * `--rtt-ms N` sets the rtt run's round trip (else BENCH_RTT_MS, 25).
  */
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -20,6 +22,8 @@ import { type NeighbourResult, noisyNeighbour } from "./noisy-neighbour";
 import { paired } from "./paired";
 import { canPin } from "./processes";
 import { report } from "./report";
+import { rtt } from "./rtt";
+import { RTT_MS } from "./settings";
 import { throughput } from "./throughput";
 import { VARIANTS } from "./variants";
 
@@ -30,9 +34,19 @@ const PARTS = [
 	"paired",
 	"noisy-neighbour",
 	...LAYOUTS.map((layout) => `noisy-neighbour:${layout}`),
+	"rtt",
 ];
 
-const { positionals: only } = parseArgs({ allowPositionals: true, strict: true });
+const { positionals: only, values } = parseArgs({
+	allowPositionals: true,
+	strict: true,
+	options: { "rtt-ms": { type: "string" } },
+});
+const rttMs = Number(values["rtt-ms"] ?? RTT_MS);
+if (!Number.isFinite(rttMs) || rttMs < 0) {
+	console.error(`bench: --rtt-ms must be a number of milliseconds ≥ 0, got ${values["rtt-ms"]}`);
+	process.exit(2);
+}
 const unknown = only.filter((name) => !PARTS.includes(name));
 if (unknown.length > 0) {
 	console.error(`bench: unknown ${unknown.join(", ")}; name any of: ${PARTS.join(", ")}`);
@@ -61,7 +75,8 @@ for (const layout of LAYOUTS) {
 	if (wanted("noisy-neighbour") || only.includes(`noisy-neighbour:${layout}`))
 		neighbour.push(await noisyNeighbour(layout));
 }
+const rttResult = wanted("rtt") ? await rtt(rttMs) : null;
 console.error("bench: simulation and memory…");
 const scenarios = await simulate();
 const memory = await measureMemory(100_000, 1_000_000).catch(() => null);
-report({ throughput: throughputResult, paired: pairedCosts, neighbour, scenarios, memory });
+report({ throughput: throughputResult, paired: pairedCosts, neighbour, rtt: rttResult, scenarios, memory });

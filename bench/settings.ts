@@ -30,6 +30,15 @@ export const FLOOD_FACTOR = Number(process.env.BENCH_FLOOD_FACTOR ?? 2);
 export const NEIGHBOUR_WARMUP_S = Number(process.env.BENCH_NEIGHBOUR_WARMUP_S ?? 5);
 /** The neighbour's tier (bench/workers/kv.ts): starter, 300/s. */
 export const NEIGHBOUR_LIMIT = 300;
+/** The rtt run: the round trip between the edge isolates and the Durable Objects, in ms (`--rtt-ms` overrides). */
+export const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 25);
+/**
+ * The rtt run's closed-loop connections, the same for every variant: a limiter that waits a round trip per
+ * request serves at most connections / round trip; one that does not is bound by its core instead.
+ */
+export const RTT_CONNECTIONS = Number(process.env.BENCH_RTT_CONNECTIONS ?? 16);
+/** The rtt run's sequential requests (concurrency 1): at 25 ms each for a naive limiter, about 8 s. */
+export const RTT_LATENCY_REQUESTS = 300;
 /**
  * With a git ref, the paired run compares the limiter as it was there with the
  * working tree's, instead of the pass-through Worker with the limiter: how a
