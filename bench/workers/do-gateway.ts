@@ -1,16 +1,29 @@
 /**
- * Benchmark helper: the TenantBucket namespace over HTTP, so that edge
- * isolates in another workerd process (on the other core) lease from the same
- * objects, as edge machines do from a Durable Object elsewhere.
+ * Benchmark helper: one workerd's Durable Object namespaces over HTTP, so that
+ * Workers in another workerd process (bench/workers/remote.ts) call the same
+ * objects, as edge machines call a Durable Object elsewhere. With `RTT_MS`,
+ * every call pays that round trip: half on its way to the object, half on the
+ * way back, so that the object sees the call when a distant one would.
  */
-import type { LeaseRequest } from "../../src/limiter/lease";
-import type { TenantBucket } from "../../src/objects/tenant-bucket";
+import { decode, encode, type GatewayCall } from "./wire";
+
+interface GatewayEnv {
+	RTT_MS?: string;
+	[binding: string]: DurableObjectNamespace | string | undefined;
+}
+
+type Callable = Record<string, (...args: unknown[]) => Promise<unknown>>;
 
 export default {
-	async fetch(request: Request, env: { TENANT_BUCKET: DurableObjectNamespace<TenantBucket> }): Promise<Response> {
-		const lease = (await request.json()) as LeaseRequest;
-		const reply = await env.TENANT_BUCKET.getByName(lease.key).lease(lease);
-		// JSON has no Infinity (a cost above a burst is never admissible).
-		return Response.json({ ...reply, retryAfterMs: Number.isFinite(reply.retryAfterMs) ? reply.retryAfterMs : null });
+	async fetch(request: Request, env: GatewayEnv): Promise<Response> {
+		const { binding, name, method, args } = decode(await request.text()) as GatewayCall;
+		const halfTrip = Number(env.RTT_MS ?? 0) / 2;
+		const namespace = env[binding];
+		if (typeof namespace !== "object") return new Response(`no namespace ${binding}`, { status: 404 });
+		if (halfTrip > 0) await scheduler.wait(halfTrip);
+		const stub = namespace.getByName(name) as unknown as Callable;
+		const value = await stub[method]?.(...args);
+		if (halfTrip > 0) await scheduler.wait(halfTrip);
+		return new Response(encode({ value }));
 	},
 };

@@ -8,9 +8,10 @@ import { Hono } from "hono";
 import { rateLimiter } from "hono-rate-limiter";
 import { forward } from "../../src/http/proxy";
 
-interface HonoEnv {
+/** The peer's bindings. */
+export interface HonoEnv {
 	ORIGIN_URL: string;
-	HRL: DurableObjectNamespace;
+	HRL: DurableObjectNamespace<CountingRateLimiter>;
 }
 
 /** The peer's object, counting `update` calls (one per request). */
@@ -34,8 +35,7 @@ app.use((c, next) =>
 		limit: 10_000_000,
 		standardHeaders: "draft-7",
 		keyGenerator: (c) => c.req.header("x-tenant-id") ?? "",
-		// biome-ignore lint/suspicious/noExplicitAny: the peer's types target workers-types v4.
-		store: new DurableObjectStore({ namespace: c.env.HRL as any }),
+		store: new DurableObjectStore({ namespace: c.env.HRL }),
 	})(c, next),
 );
 app.all("*", (c) => forward(c.req.raw, new URL(c.env.ORIGIN_URL)));

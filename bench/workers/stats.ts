@@ -3,7 +3,9 @@
  * that calls per admitted request are counted by the code, not estimated.
  */
 interface Counted {
-	state?(): Promise<{ leases: number; leaseDenials: number } | { counters: { calls: number } } | null>;
+	state?(): Promise<
+		{ leases: number; leaseDenials: number; fallbacks: number } | { counters: { calls: number } } | null
+	>;
 	calls?(): Promise<number>;
 }
 
@@ -18,13 +20,17 @@ export default {
 		const tenants = (new URL(request.url).searchParams.get("tenants") ?? "").split(",").filter(Boolean);
 		let tenant = 0;
 		let pool: number | null = null;
+		// Decisions the limiter's isolates made by FAIL_MODE (a lease past its deadline), as they reported them.
+		let fallbacks: number | null = null;
 		for (const name of tenants) {
 			if (env.TENANT_BUCKET) {
 				const state = (await stub(env.TENANT_BUCKET, `t:${name}`).state?.()) as {
 					leases: number;
 					leaseDenials: number;
+					fallbacks: number;
 				} | null;
 				tenant += state ? state.leases + state.leaseDenials : 0;
+				fallbacks = (fallbacks ?? 0) + (state?.fallbacks ?? 0);
 			}
 			if (env.NAIVE) tenant += (await stub(env.NAIVE, name).calls?.()) ?? 0;
 			if (env.HRL) tenant += (await stub(env.HRL, `hrl:${name}`).calls?.()) ?? 0;
@@ -33,6 +39,6 @@ export default {
 			const state = (await stub(env.BURST_POOL, "global").state?.()) as { counters: { calls: number } };
 			pool = state.counters.calls;
 		}
-		return Response.json({ tenant, pool });
+		return Response.json({ tenant, pool, fallbacks });
 	},
 };
