@@ -17,9 +17,9 @@ import { chargeFallback, circuitOpenUntil, type FailMode, fallbackAnswer } from 
 import {
 	DENY_CACHE_MS,
 	type DenyReason,
+	LEASE_TTL_MS,
 	type LeaseReply,
 	type LeaseRequest,
-	LEASE_TTL_MS,
 	leaseSize,
 	MAX_DENY_CACHE_MS,
 	ROOMY_FRACTION,

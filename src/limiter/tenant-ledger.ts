@@ -10,7 +10,6 @@ import { type BucketPolicy, type BucketState, credit, fullBucket, msUntil, refil
 import {
 	drainedPaceMs,
 	LEASE_GRACE_MS,
-	LEASE_MAX_BURST_FRACTION,
 	LEASE_TTL_MS,
 	type LeaseReply,
 	type LeaseRequest,
