@@ -52,11 +52,13 @@ export async function measureMemory(tenants = 100_000, maxEntries?: number) {
 	}
 	const after = heap();
 	const entries = limiter.size;
+	const kept = Math.max(entries, configs.size);
 	return {
 		tenants,
 		entries,
 		configEntries: configs.size,
-		bytesPerEntry: entries > 0 ? (after - before) / entries : 0,
+		/** Per tenant still remembered by the limiter or the config cache. */
+		bytesPerEntry: kept > 0 ? (after - before) / kept : 0,
 		totalMB: (after - before) / 1024 / 1024,
 	};
 }
@@ -67,11 +69,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
 	const bounded = await measureMemory(100_000);
 	console.log(
 		`isolate that saw ${bounded.tenants} tenants: ${bounded.entries} limiter and ${bounded.configEntries} config entries kept, ` +
-			`${bounded.bytesPerEntry.toFixed(0)} bytes per idle entry (limiter + config cache), ${bounded.totalMB.toFixed(1)} MB`,
+			`${bounded.bytesPerEntry.toFixed(0)} bytes per tenant kept (limiter + config cache), ${bounded.totalMB.toFixed(1)} MB`,
 	);
 	const unbounded = await measureMemory(100_000, 1_000_000);
 	console.log(
-		`same with no LRU cap: ${unbounded.entries} idle limiter and ${unbounded.configEntries} config entries, ${unbounded.bytesPerEntry.toFixed(0)} bytes per idle entry, ` +
+		`same with no LRU cap: ${unbounded.entries} idle limiter and ${unbounded.configEntries} config entries, ${unbounded.bytesPerEntry.toFixed(0)} bytes per tenant kept, ` +
 			`${unbounded.totalMB.toFixed(1)} MB`,
 	);
 }
