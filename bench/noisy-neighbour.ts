@@ -43,7 +43,7 @@ export interface NeighbourRun {
 /**
  * Where the neighbour's requests are served. `shared`: by the quiet tenants'
  * own four isolates, on their core. `split`: by four isolates of a second
- * workerd on the other core, leasing from the same TenantBuckets and surge
+ * workerd on the other core, leasing from the same TenantBuckets and burst
  * pool over HTTP, as another edge machine would; what it shares with the quiet
  * tenants is then only what the limiter shares (its Durable Objects).
  */

@@ -28,7 +28,7 @@ export const USAGE = `usage: npm run limits -- <command> [options]
   tiers                        list tiers
   tiers set <name> --rate N --burst N --weight W
   tiers delete <name>
-  pool                         show the surge pool
+  pool                         show the burst pool
   pool set --rate N --burst N
   keys create <tenant>         issue an API key (shown once)
   keys import <tenant> <key>   register a key issued elsewhere (a bot token, an existing API key)

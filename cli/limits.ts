@@ -1,6 +1,6 @@
 /**
  * `npm run limits -- …`: the operator's tool for tenants' limits, tiers, the
- * surge pool and API keys, through the admin API.
+ * burst pool and API keys, through the admin API.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { type AdminCall, callFor, describe, parseArgs, USAGE, UsageError } from "./commands";

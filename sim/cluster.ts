@@ -4,11 +4,11 @@
  * on a fake clock. Used by the simulation and by protocol tests.
  */
 import type { BucketPolicy } from "../src/limiter/bucket";
+import { BurstPoolLedger, newPool } from "../src/limiter/burst-pool-ledger";
 import type { LeaseReply, LeaseRequest, PoolLeaseReply, PoolLeaseRequest } from "../src/limiter/lease";
 import { LocalLimiter } from "../src/limiter/local";
-import { newPool, PoolLedger } from "../src/limiter/pool-ledger";
 import { TenantLedger, type TenantLedgerState } from "../src/limiter/tenant-ledger";
-import { SURGE_POOL } from "../src/tiers";
+import { DEFAULT_BURST_POOL } from "../src/tiers";
 
 /** A clock that only moves when told to. */
 export class FakeClock {
@@ -39,12 +39,12 @@ export class Cluster {
 	readonly ledgers = new Map<string, TenantLedger>();
 	/** What each tenant ledger last saved: the "durable storage" of the objects. */
 	readonly saved = new Map<string, TenantLedgerState>();
-	readonly pool: PoolLedger;
+	readonly pool: BurstPoolLedger;
 	readonly #options: ClusterOptions;
 
 	constructor(options: ClusterOptions = {}) {
 		this.#options = options;
-		this.pool = new PoolLedger(newPool(options.pool ?? SURGE_POOL, this.clock.now()), {
+		this.pool = new BurstPoolLedger(newPool(options.pool ?? DEFAULT_BURST_POOL, this.clock.now()), {
 			now: this.clock.now,
 			save: () => {},
 		});

@@ -1,6 +1,6 @@
 /**
  * Tiers: how fast and how bursty each class of tenant may be, and how much of the
- * shared surge pool it gets when the pool is contended.
+ * shared burst pool it gets when the pool is contended.
  *
  * Pure module: no `cloudflare:` imports, so the tier table is usable from the
  * Worker, the Durable Objects, the simulation and the CLI alike.
@@ -12,7 +12,7 @@ export interface Tier {
 	rate: number;
 	/** Bucket capacity: the most a tenant may spend at once after being idle. */
 	burst: number;
-	/** Share of the surge pool under contention, relative to other active tenants. */
+	/** Share of the burst pool under contention, relative to other active tenants. */
 	weight: number;
 }
 
@@ -34,7 +34,7 @@ export interface TenantPolicy extends Tier {
 	tiersVersion: number;
 	/** A suspended tenant (`enabled: false`) is refused every request. @default false */
 	suspended?: boolean;
-	/** Configured with `rate: 0`: no per-tenant limit (the surge pool still applies). @default false */
+	/** Configured with `rate: 0`: no per-tenant limit (the burst pool still applies). @default false */
 	unlimited?: boolean;
 }
 
@@ -69,8 +69,8 @@ export type BuiltinTierName = keyof typeof BUILTIN_TIERS;
 /** The tier anonymous traffic is limited under. */
 export const ANONYMOUS_TIER: BuiltinTierName = "anonymous";
 
-/** The cross-tenant surge pool that caps everything sent to the origin. */
-export const SURGE_POOL = { rate: 50_000, burst: 50_000 } as const;
+/** The cross-tenant burst pool that caps everything sent to the origin. */
+export const DEFAULT_BURST_POOL = { rate: 50_000, burst: 50_000 } as const;
 
 /** Largest request cost a caller may declare. */
 export const MAX_COST = 10_000;

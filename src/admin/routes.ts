@@ -1,7 +1,7 @@
 /**
  * The admin API under `/_limiter/admin/`: tenants' configuration (KV, the
  * durable source) pushed to their TenantBuckets so that a change is in force
- * from the next lease, live bucket state, resets, and the surge pool.
+ * from the next lease, live bucket state, resets, and the burst pool.
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";

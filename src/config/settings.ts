@@ -7,7 +7,7 @@ import { DEFAULT_HEADER_FLAVOURS, type HeaderFlavours } from "../http/headers";
 import { parseTenantSource, type TenantSource } from "../http/identify";
 import type { BucketPolicy } from "../limiter/bucket";
 import type { FailMode } from "../limiter/failure-policy";
-import { SURGE_POOL, tierByName } from "../tiers";
+import { DEFAULT_BURST_POOL, tierByName } from "../tiers";
 
 /** Validated settings. */
 export interface Settings {
@@ -21,7 +21,7 @@ export interface Settings {
 	defaultTier: string;
 	/** `CONFIG_TTL_S`: how long an isolate caches a tenant's KV entry, in ms. @default 30 s */
 	configTtlMs: number;
-	/** `POOL_RATE` / `POOL_BURST`: the surge pool. @default 50000 / 50000 */
+	/** `POOL_RATE` / `POOL_BURST`: the burst pool. @default 50000 / 50000 */
 	pool: BucketPolicy;
 	/** `COST_HEADER`: request header declaring a request's cost. @default x-ratelimit-cost */
 	costHeader: string;
@@ -129,11 +129,11 @@ export function parseSettings(env: SettingsEnv): Settings {
 	};
 }
 
-/** The surge pool's rate and burst from `POOL_RATE` / `POOL_BURST`. */
+/** The burst pool's rate and burst from `POOL_RATE` / `POOL_BURST`. */
 export function parsePoolPolicy(env: SettingsEnv): BucketPolicy {
 	return {
-		rate: positiveNumber("POOL_RATE", env.POOL_RATE, SURGE_POOL.rate),
-		burst: positiveNumber("POOL_BURST", env.POOL_BURST, SURGE_POOL.burst),
+		rate: positiveNumber("POOL_RATE", env.POOL_RATE, DEFAULT_BURST_POOL.rate),
+		burst: positiveNumber("POOL_BURST", env.POOL_BURST, DEFAULT_BURST_POOL.burst),
 	};
 }
 

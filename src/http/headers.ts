@@ -23,12 +23,12 @@ export const DEFAULT_HEADER_FLAVOURS: Readonly<HeaderFlavours> = Object.freeze({
 	legacy: true,
 });
 
-/** Name under which the surge pool is advertised when it is what said no. */
-export const SURGE_POLICY_NAME = "surge_pool";
+/** Name under which the burst pool is advertised when it is what said no. */
+export const BURST_POOL_POLICY_NAME = "burst_pool";
 
 /** One quota policy as advertised to clients. */
 export interface AdvertisedPolicy {
-	/** Policy name (the tier, or `surge_pool`). */
+	/** Policy name (the tier, or `burst_pool`). */
 	name: string;
 	rate: number;
 	burst: number;
@@ -58,7 +58,7 @@ export function quotaWindow(policy: AdvertisedPolicy): { q: number; w: number } 
 	if (!(rate > 0)) return { q: burst, w: 1 };
 	let w = Math.max(1, Math.round(burst / rate));
 	let q = Math.round(rate * w);
-	// A fractional rate (the surge pool's may be) needs a window long enough for a whole q to be close.
+	// A fractional rate (the burst pool's may be) needs a window long enough for a whole q to be close.
 	if (Math.abs(q - rate * w) > RATE_TOLERANCE * rate * w) {
 		w = Math.max(w, Math.ceil(1 / (2 * RATE_TOLERANCE * rate)));
 		q = Math.round(rate * w);
@@ -118,7 +118,7 @@ function fieldsOf(policy: AdvertisedPolicy): PolicyFields {
 
 const member10 = (policy: AdvertisedPolicy): string => fieldsOf(policy).member10;
 
-/** Draft 7 forbids two policies with one quota: a surge pool equal to the tier shows once. */
+/** Draft 7 forbids two policies with one quota: a burst pool equal to the tier shows once. */
 function members7(policies: readonly AdvertisedPolicy[], status: PolicyFields): string {
 	return policies
 		.map(fieldsOf)
@@ -201,7 +201,7 @@ function advertised(policy: TenantPolicy | BucketPolicy, name: string): Advertis
 export interface HeaderSettings {
 	/** `RATELIMIT_HEADERS`. */
 	rateLimitHeaders: Readonly<HeaderFlavours>;
-	/** The surge pool, advertised when it said no and the decision does not carry its policy. */
+	/** The burst pool, advertised when it said no and the decision does not carry its policy. */
 	pool: BucketPolicy;
 }
 
@@ -222,7 +222,7 @@ export function decisionHeaders(
 		headers = rateLimitHeaders(flavours, [tenant], status);
 	} else {
 		const violated =
-			decision.reason === "surge_pool" ? advertised(decision.pool ?? settings.pool, SURGE_POLICY_NAME) : tenant;
+			decision.reason === "burst_pool" ? advertised(decision.pool ?? settings.pool, BURST_POOL_POLICY_NAME) : tenant;
 		retryAfterS = retryAfterSeconds(decision.retryAfterMs, 1);
 		const status = { policy: violated, remaining: 0, resetS: retryAfterS };
 		headers = rateLimitHeaders(flavours, violated === tenant ? [tenant] : [tenant, violated], status, retryAfterS);

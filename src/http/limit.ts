@@ -4,7 +4,7 @@
  */
 import { runtimeFor } from "../runtime";
 import { parseCost } from "./cost";
-import { decisionHeaders, retryAfter, retryAfterSeconds, SURGE_POLICY_NAME } from "./headers";
+import { BURST_POOL_POLICY_NAME, decisionHeaders, retryAfter, retryAfterSeconds } from "./headers";
 import { originHeaders, resolveIdentity } from "./identify";
 import { ProblemError, problemResponse, QUOTA_EXCEEDED } from "./problem";
 import { forward, OriginUnreachable } from "./proxy";
@@ -84,8 +84,8 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 	const { headers, retryAfterS } = decisionHeaders(decision, settings);
 	if (!decision.allowed) {
 		const limit =
-			decision.reason === "surge_pool"
-				? "the shared surge pool is exhausted"
+			decision.reason === "burst_pool"
+				? "the shared burst pool is exhausted"
 				: `the ${decision.policy.tier} limit of ${decision.policy.rate} requests/s (burst ${decision.policy.burst}) is used up`;
 		return problemResponse(
 			{
@@ -97,7 +97,7 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 				tenant,
 				reason: decision.reason,
 				retryAfter: retryAfterS,
-				"violated-policies": [decision.reason === "surge_pool" ? SURGE_POLICY_NAME : decision.policy.tier],
+				"violated-policies": [decision.reason === "burst_pool" ? BURST_POOL_POLICY_NAME : decision.policy.tier],
 			},
 			headers,
 		);

@@ -11,7 +11,7 @@ import type { TenantPolicy } from "../tiers";
 import type { BucketPolicy } from "./bucket";
 
 /** Why a request was denied. */
-export type DenyReason = "tenant_rate" | "surge_pool" | "suspended";
+export type DenyReason = "tenant_rate" | "burst_pool" | "suspended";
 
 /** An isolate's request to a TenantBucket. */
 export interface LeaseRequest {
@@ -67,7 +67,7 @@ export interface LeaseReply {
 	reason?: DenyReason;
 	/** The policy in force at the bucket (may be newer than the request's). */
 	policy: TenantPolicy;
-	/** On a `surge_pool` denial: the pool's policy, to advertise to the client. */
+	/** On a `burst_pool` denial: the pool's policy, to advertise to the client. */
 	pool?: BucketPolicy;
 	/**
 	 * How long the isolate waits before asking again once this grant is spent, if

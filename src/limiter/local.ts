@@ -46,7 +46,7 @@ export type Decision =
 			remaining: number;
 			reason: DenyReason;
 			retryAfterMs: number;
-			/** On a `surge_pool` denial, the pool's policy. */
+			/** On a `burst_pool` denial, the pool's policy. */
 			pool?: BucketPolicy;
 			/** Set when the failure policy, not the global bucket, refused the request. */
 			fallback?: FailMode;

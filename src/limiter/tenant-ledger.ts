@@ -1,11 +1,11 @@
 /**
  * The logic of one tenant's global bucket (the TenantBucket Durable Object is a
  * thin shell around it). It leases tenant tokens to isolates, and holds a
- * reserve of surge-pool tokens leased from the BurstPool so that most isolate
+ * reserve of burst-pool tokens leased from the BurstPool so that most isolate
  * leases need no pool call. No `cloudflare:` imports: the clock, the pool and
  * persistence are injected, so the simulation runs the very same code.
  */
-import { newerView, SURGE_POOL, type TenantPolicy } from "../tiers";
+import { DEFAULT_BURST_POOL, newerView, type TenantPolicy } from "../tiers";
 import { type BucketPolicy, type BucketState, credit, fullBucket, msUntil, refill } from "./bucket";
 import {
 	drainedPaceMs,
@@ -26,7 +26,7 @@ export interface TenantLedgerState {
 	key: string;
 	policy: TenantPolicy;
 	bucket: BucketState;
-	/** Surge-pool tokens held for this tenant, already debited from the pool… */
+	/** Burst-pool tokens held for this tenant, already debited from the pool… */
 	poolTokens: number;
 	/**
 	 * …which it may lease on to isolates until then (the pool stops counting
@@ -65,7 +65,7 @@ export interface TenantSnapshot extends TenantCounters {
 	tokens: number;
 	/** Tokens in unexpired leases (an upper bound: isolates may have spent some). */
 	leasedOut: number;
-	/** Surge-pool tokens held in reserve. */
+	/** Burst-pool tokens held in reserve. */
 	poolTokens: number;
 }
 
@@ -73,7 +73,7 @@ export interface TenantSnapshot extends TenantCounters {
 export interface TenantLedgerDeps {
 	/** Milliseconds since the epoch. */
 	now(): number;
-	/** Leases tokens from the surge pool. */
+	/** Leases tokens from the burst pool. */
 	pool(request: PoolLeaseRequest): Promise<PoolLeaseReply>;
 	/** Persists the state; called before any reply that depends on it leaves. */
 	save(state: TenantLedgerState): void;
@@ -114,7 +114,7 @@ export class TenantLedger {
 	#state: TenantLedgerState | undefined;
 	#poolRefill: Promise<PoolLeaseReply> | null = null;
 	/** The pool's burst as of its last reply (the default until then). */
-	#poolBurst: number = SURGE_POOL.burst;
+	#poolBurst: number = DEFAULT_BURST_POOL.burst;
 	/** The pool's last refusal, remembered until its retry time so that a refused tenant does not hammer it. */
 	#poolRefusal: { until: number; reply: PoolLeaseReply } | null = null;
 	/** Isolates that called lately, with when (memory only: after eviction pacing starts from one isolate). */
@@ -128,7 +128,7 @@ export class TenantLedger {
 
 	/**
 	 * Grants up to `want` tokens (at least `min`) that are available both in the
-	 * tenant's bucket and in the surge pool, or says why not. A pool denial
+	 * tenant's bucket and in the burst pool, or says why not. A pool denial
 	 * leaves the tenant's bucket untouched.
 	 */
 	async lease(request: LeaseRequest): Promise<LeaseReply> {
@@ -155,7 +155,7 @@ export class TenantLedger {
 			// A grant that concurrent leases spent first is no refusal: ask the pool again (a few times at most).
 			if (poolReply && (poolReply.granted === 0 || poolCalls >= MAX_POOL_CALLS_PER_LEASE)) {
 				const retryAfterMs = refusal && refusal.until > now ? refusal.until - now : poolReply.retryAfterMs;
-				return { ...this.#deny(state, held, "surge_pool", retryAfterMs), pool: poolReply.policy };
+				return { ...this.#deny(state, held, "burst_pool", retryAfterMs), pool: poolReply.policy };
 			}
 			poolReply = await this.#refillPool(state, want - poolWhole, request.min - poolWhole, now);
 		}
@@ -208,7 +208,7 @@ export class TenantLedger {
 	}
 
 	/**
-	 * Gives the surge-pool reserve back if no lease came for `idleMs`, so an idle
+	 * Gives the burst-pool reserve back if no lease came for `idleMs`, so an idle
 	 * tenant does not strand pool tokens. Returns the milliseconds until it is
 	 * worth asking again, or null when nothing is held.
 	 */
@@ -341,7 +341,8 @@ export class TenantLedger {
 			// every token a tenant holds, so a reserve sized by the burst would strand it across
 			// thousands of quiet tenants. Never more than a burst, nor so much of the pool that
 			// one big tenant could hoard it.
-			const target = Math.ceil((currentRate(state.grants, now) * POOL_HORIZON_MS) / 1000);
+			// At least twice what this lease needs, so that the next lease of a quiet tenant needs no pool call.
+			const target = Math.max(2 * need, Math.ceil((currentRate(state.grants, now) * POOL_HORIZON_MS) / 1000));
 			const poolCap = Math.max(1, Math.floor(this.#poolBurst * POOL_MAX_FRACTION));
 			const want = Math.max(need, Math.min(target, state.policy.burst, poolCap));
 			state.counters.poolCalls += 1;

@@ -12,7 +12,7 @@ import { BURST_POOL_NAME } from "./burst-pool";
 
 const STATE_KEY = "ledger";
 
-/** How long a tenant must be idle before its surge-pool reserve goes back to the pool (before it expires). */
+/** How long a tenant must be idle before its burst-pool reserve goes back to the pool (before it expires). */
 export const POOL_IDLE_RELEASE_MS = 1_000;
 
 /** The per-tenant bucket, reached with `env.TENANT_BUCKET.getByName(key)`. */
@@ -55,7 +55,7 @@ export class TenantBucket extends DurableObject<Env> {
 		return this.state();
 	}
 
-	/** Returns an idle tenant's surge-pool reserve, or checks again later. */
+	/** Returns an idle tenant's burst-pool reserve, or checks again later. */
 	override async alarm(): Promise<void> {
 		this.#alarmArmed = false;
 		const again = await this.#ledger.releaseIdlePool(POOL_IDLE_RELEASE_MS);

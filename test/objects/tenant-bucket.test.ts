@@ -73,7 +73,7 @@ describe("TenantBucket", () => {
 		expect(await stub.reset()).toMatchObject({ tokens: 1_200, leasedOut: 0 });
 	});
 
-	it("its alarm hands an idle tenant's surge-pool reserve back to the pool", async () => {
+	it("its alarm hands an idle tenant's burst-pool reserve back to the pool", async () => {
 		const pool = env.BURST_POOL.getByName(BURST_POOL_NAME);
 		const stub = env.TENANT_BUCKET.getByName("t:obj-alarm");
 		await stub.lease(request("t:obj-alarm", 1));

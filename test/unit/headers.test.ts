@@ -17,7 +17,7 @@ import type { Decision } from "../../src/limiter/local";
 import { policyForTier, type TenantPolicy } from "../../src/tiers";
 
 const starter = { name: "starter", rate: 300, burst: 1200 };
-const pool = { name: "surge_pool", rate: 50_000, burst: 50_000 };
+const pool = { name: "burst_pool", rate: 50_000, burst: 50_000 };
 
 const DRAFT10: HeaderFlavours = { draft10: true, draft7: false, legacy: false };
 const DRAFT7: HeaderFlavours = { draft10: false, draft7: true, legacy: false };
@@ -54,10 +54,10 @@ describe("rateLimitHeaders", () => {
 		const policies = parseList(headers["RateLimit-Policy"] ?? "");
 		expect(policies.map(([name, params]) => [name, params.get("q"), params.get("w")])).toEqual([
 			["starter", 1200, 4],
-			["surge_pool", 50000, 1],
+			["burst_pool", 50000, 1],
 		]);
 		const [name, params] = parseItem(headers.RateLimit ?? "");
-		expect([name, params.get("r"), params.get("t")]).toEqual(["surge_pool", 0, 2]);
+		expect([name, params.get("r"), params.get("t")]).toEqual(["burst_pool", 0, 2]);
 		// Not a dictionary: the name is an sf-string, as the draft requires.
 		expect(() => parseDictionary(headers.RateLimit ?? "")).toThrow();
 	});
@@ -79,7 +79,7 @@ describe("rateLimitHeaders", () => {
 	});
 
 	it("draft7 lists a quota once: a pool with the tier's quota is not listed twice", () => {
-		const twin = { name: "surge_pool", rate: 300, burst: 1200 };
+		const twin = { name: "burst_pool", rate: 300, burst: 1200 };
 		const headers = rateLimitHeaders(DRAFT7, [starter, twin], { policy: twin, remaining: 0, resetS: 1 }, 1);
 		expect(headers["RateLimit-Policy"]).toBe("1200;w=4");
 	});
@@ -110,7 +110,7 @@ describe("quotaWindow", () => {
 		{ rate: 300, burst: 1200, q: 1200, w: 4, why: "starter: burst / rate is whole, q is the burst" },
 		{ rate: 360, burst: 1440, q: 1440, w: 4, why: "growth" },
 		{ rate: 10, burst: 20, q: 20, w: 2, why: "anonymous" },
-		{ rate: 50_000, burst: 50_000, q: 50_000, w: 1, why: "the surge pool" },
+		{ rate: 50_000, burst: 50_000, q: 50_000, w: 1, why: "the burst pool" },
 		{ rate: 1, burst: 50, q: 50, w: 50, why: "a slow pool" },
 		{ rate: 1000, burst: 100, q: 1000, w: 1, why: "regression: was q=100;w=1, 100/s" },
 		{ rate: 500, burst: 900, q: 1000, w: 2, why: "regression: was q=900;w=2, 450/s" },
@@ -196,27 +196,27 @@ describe("decisionHeaders", () => {
 			retryAfterS: 2,
 		},
 		{
-			name: "denied by the surge pool, which the decision carries",
+			name: "denied by the burst pool, which the decision carries",
 			decision: {
 				allowed: false,
 				policy,
 				remaining: 0,
-				reason: "surge_pool",
+				reason: "burst_pool",
 				retryAfterMs: 20,
 				pool: { rate: 1, burst: 50 },
 			},
 			expected: {
-				"RateLimit-Policy": '"starter";q=1200;w=4, "surge_pool";q=50;w=50',
-				RateLimit: '"surge_pool";r=0;t=1',
+				"RateLimit-Policy": '"starter";q=1200;w=4, "burst_pool";q=50;w=50',
+				RateLimit: '"burst_pool";r=0;t=1',
 				"X-RateLimit-Limit": "50",
 				"Retry-After": "1",
 			},
 			retryAfterS: 1,
 		},
 		{
-			name: "denied by the surge pool, from the settings",
-			decision: { allowed: false, policy, remaining: 0, reason: "surge_pool", retryAfterMs: 20 },
-			expected: { "RateLimit-Policy": '"starter";q=1200;w=4, "surge_pool";q=50000;w=1' },
+			name: "denied by the burst pool, from the settings",
+			decision: { allowed: false, policy, remaining: 0, reason: "burst_pool", retryAfterMs: 20 },
+			expected: { "RateLimit-Policy": '"starter";q=1200;w=4, "burst_pool";q=50000;w=1' },
 			retryAfterS: 1,
 		},
 	])("$name", ({ decision, expected, retryAfterS }) => {

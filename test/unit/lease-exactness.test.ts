@@ -6,11 +6,11 @@ import { describe, expect, it } from "vitest";
 import { Cluster, FakeClock } from "../../sim/cluster";
 import { worstWindowExcess } from "../../sim/scenarios";
 import type { BucketPolicy } from "../../src/limiter/bucket";
+import { BurstPoolLedger, newPool } from "../../src/limiter/burst-pool-ledger";
 import { LEASE_TTL_MS, type LeaseReply, type LeaseRequest, type PoolLeaseRequest } from "../../src/limiter/lease";
 import { LocalLimiter } from "../../src/limiter/local";
-import { newPool, PoolLedger } from "../../src/limiter/pool-ledger";
 import { TenantLedger } from "../../src/limiter/tenant-ledger";
-import { policyForTier, SURGE_POOL, type TenantPolicy } from "../../src/tiers";
+import { DEFAULT_BURST_POOL, policyForTier, type TenantPolicy } from "../../src/tiers";
 
 const starter = policyForTier("starter") as TenantPolicy;
 
@@ -18,7 +18,7 @@ const starter = policyForTier("starter") as TenantPolicy;
 function ledgerOn(clock: FakeClock): TenantLedger {
 	return new TenantLedger(undefined, {
 		now: clock.now,
-		pool: async (request) => ({ granted: request.want, retryAfterMs: 0, policy: SURGE_POOL }),
+		pool: async (request) => ({ granted: request.want, retryAfterMs: 0, policy: DEFAULT_BURST_POOL }),
 		save: () => {},
 	});
 }
@@ -172,7 +172,7 @@ describe("the pool", () => {
 
 	it("charges fair-queue time only under contention", () => {
 		const clock = new FakeClock();
-		const ledger = new PoolLedger(newPool({ rate: 6_000, burst: 6_000 }, clock.now()), {
+		const ledger = new BurstPoolLedger(newPool({ rate: 6_000, burst: 6_000 }, clock.now()), {
 			now: clock.now,
 			save: () => {},
 		});
@@ -195,14 +195,14 @@ describe("the pool", () => {
 			pool: async (request) => {
 				poolCalls.push(request);
 				return poolCalls.length === 1
-					? { granted: 10, retryAfterMs: 0, policy: SURGE_POOL }
-					: { granted: 0, retryAfterMs: 1_000, policy: SURGE_POOL };
+					? { granted: 10, retryAfterMs: 0, policy: DEFAULT_BURST_POOL }
+					: { granted: 0, retryAfterMs: 1_000, policy: DEFAULT_BURST_POOL };
 			},
 			save: () => {},
 		});
 		expect((await ledger.lease(ask("A", "a1", { want: 10 }))).granted).toBe(10);
 		// B's lease needs the pool, which refuses; the refusal is remembered for a second.
-		expect(await ledger.lease(ask("B", "b1", { want: 5 }))).toMatchObject({ granted: 0, reason: "surge_pool" });
+		expect(await ledger.lease(ask("B", "b1", { want: 5 }))).toMatchObject({ granted: 0, reason: "burst_pool" });
 		// A hands its 10 back: the reserve covers a request for 1 of the 20 it would like.
 		const again = await ledger.lease(ask("A", "a2", { previous: "a1", returned: 10, want: 20 }));
 		expect(again.granted).toBeGreaterThanOrEqual(1);

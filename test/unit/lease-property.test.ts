@@ -9,9 +9,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { BucketPolicy } from "../../src/limiter/bucket";
+import { BurstPoolLedger, type BurstPoolLedgerState, newPool } from "../../src/limiter/burst-pool-ledger";
 import type { LeaseReply, LeaseRequest, PoolLeaseReply, PoolLeaseRequest } from "../../src/limiter/lease";
 import { LocalLimiter } from "../../src/limiter/local";
-import { newPool, PoolLedger, type PoolLedgerState } from "../../src/limiter/pool-ledger";
 import { TenantLedger, type TenantLedgerState } from "../../src/limiter/tenant-ledger";
 import type { TenantPolicy } from "../../src/tiers";
 
@@ -111,10 +111,10 @@ async function play({ isolates: count, timeoutMs, links, events }: Scenario) {
 		// Lost and failed calls stay rare, so that most runs also lease.
 		return { ...chosen, lost: chosen.lost && call % 9 === 0, failed: chosen.failed && call % 7 === 0 };
 	};
-	let savedPool: PoolLedgerState = newPool(POOL, world.now());
+	let savedPool: BurstPoolLedgerState = newPool(POOL, world.now());
 	/** The pool object as loaded from storage (after an eviction too). */
 	const loadPool = () =>
-		new PoolLedger(structuredClone(savedPool), {
+		new BurstPoolLedger(structuredClone(savedPool), {
 			now: world.now,
 			save: (state) => {
 				savedPool = structuredClone(state);

@@ -256,14 +256,14 @@ describe("many isolates", () => {
 	});
 });
 
-describe("surge pool", () => {
+describe("burst pool", () => {
 	it("a burst from several isolates at once is not refused by a pool that has tokens", async () => {
 		const cluster = new Cluster();
 		const isolates = Array.from({ length: 4 }, (_, i) => cluster.isolate(`i${i}`));
 		const decisions = await Promise.all(
 			Array.from({ length: 1300 }, (_, i) => (isolates[i % 4] as LocalLimiter).admit("t:a", starter, 1)),
 		);
-		expect(decisions.filter((d) => !d.allowed && d.reason === "surge_pool")).toHaveLength(0);
+		expect(decisions.filter((d) => !d.allowed && d.reason === "burst_pool")).toHaveLength(0);
 		// What is missing from the burst sits in leases other isolates still hold.
 		expect(admitted(decisions)).toBeGreaterThanOrEqual(0.9 * starter.burst);
 		expect(admitted(decisions)).toBeLessThanOrEqual(starter.burst);
@@ -274,7 +274,7 @@ describe("surge pool", () => {
 		const isolate = cluster.isolate();
 		const decisions = await Promise.all(Array.from({ length: 30 }, () => isolate.admit("t:a", starter, 1)));
 		expect(admitted(decisions)).toBe(10);
-		expect(decisions.find((d) => !d.allowed)).toMatchObject({ reason: "surge_pool" });
+		expect(decisions.find((d) => !d.allowed)).toMatchObject({ reason: "burst_pool" });
 		const snapshot = cluster.ledger("t:a").snapshot();
 		// 10 tokens went out under the pool's 10; the tenant's bucket lost exactly those.
 		expect(snapshot?.tokens).toBe(1190);

@@ -291,13 +291,13 @@ describe("views that are partly newer, malformed or absurd (found by an adversar
 		expect(cluster.calls.tenant).toBe(calls + 1);
 	});
 
-	it("after a surge-pool denial, requests of falling costs are answered locally, not with a call each", async () => {
+	it("after a burst-pool denial, requests of falling costs are answered locally, not with a call each", async () => {
 		const { send, clock, cluster } = world({ "tenant:acme": { tier: "scale" } }, 1, { pool: { rate: 1, burst: 200 } });
 		await send(0, "other", 200);
 		clock.advance(100);
 		const calls = cluster.calls.tenant;
 		for (let cost = 200; cost >= 1; cost--) {
-			expect(await send(0, "acme", cost)).toMatchObject({ allowed: false, reason: "surge_pool" });
+			expect(await send(0, "acme", cost)).toMatchObject({ allowed: false, reason: "burst_pool" });
 			clock.advance(1);
 		}
 		expect(cluster.calls.tenant - calls).toBeLessThanOrEqual(2);

@@ -241,7 +241,7 @@ describe("unlimited", () => {
 });
 
 describe("pool", () => {
-	it("GET and PUT the surge pool's rate and burst", async () => {
+	it("GET and PUT the burst pool's rate and burst", async () => {
 		const put = await admin("PUT", "/pool", { rate: 40_000, burst: 45_000 });
 		expect(await put.json()).toMatchObject({ rate: 40_000, burst: 45_000 });
 		expect(await (await admin("GET", "/pool")).json()).toMatchObject({ rate: 40_000, burst: 45_000 });

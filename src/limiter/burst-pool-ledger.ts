@@ -1,5 +1,5 @@
 /**
- * The logic of the cross-tenant surge pool (the BurstPool Durable Object is a
+ * The logic of the cross-tenant burst pool (the BurstPool Durable Object is a
  * thin shell around it). Only TenantBuckets call it, in leases; never a request.
  *
  * Uncontended, any tenant may take what it asks for. Contended (a grant would
@@ -16,8 +16,8 @@
 import { type BucketPolicy, type BucketState, credit, fullBucket, refill, takeUpTo } from "./bucket";
 import { POOL_HOLD_MS, POOL_LEASE_TTL_MS, type PoolLeaseReply, type PoolLeaseRequest } from "./lease";
 
-/** Durable state of the surge pool. Fairness bookkeeping is soft and stays in memory. */
-export interface PoolLedgerState {
+/** Durable state of the burst pool. Fairness bookkeeping is soft and stays in memory. */
+export interface BurstPoolLedgerState {
 	policy: BucketPolicy;
 	bucket: BucketState;
 	/**
@@ -64,7 +64,7 @@ interface Share {
 }
 
 /** A new pool, full. */
-export function newPool(policy: BucketPolicy, now: number): PoolLedgerState {
+export function newPool(policy: BucketPolicy, now: number): BurstPoolLedgerState {
 	return {
 		policy,
 		bucket: fullBucket(policy, now),
@@ -74,7 +74,7 @@ export function newPool(policy: BucketPolicy, now: number): PoolLedgerState {
 }
 
 /** Tokens tenants hold, forgetting expired holdings. */
-function holdings(state: PoolLedgerState, now: number): number {
+function holdings(state: BurstPoolLedgerState, now: number): number {
 	let total = 0;
 	const held = state.held ?? {};
 	for (const [key, holding] of Object.entries(held)) {
@@ -85,28 +85,28 @@ function holdings(state: PoolLedgerState, now: number): number {
 }
 
 /** The pool's policy with room only for what tenants do not hold. */
-function room(state: PoolLedgerState, now: number): BucketPolicy {
+function room(state: BurstPoolLedgerState, now: number): BucketPolicy {
 	return { rate: state.policy.rate, burst: Math.max(0, state.policy.burst - holdings(state, now)) };
 }
 
 /** What the ledger needs from its surroundings. */
-export interface PoolLedgerDeps {
+export interface BurstPoolLedgerDeps {
 	now(): number;
 	/** Persists the state; called before the reply leaves. */
-	save(state: PoolLedgerState): void;
+	save(state: BurstPoolLedgerState): void;
 }
 
-/** The surge pool: a token bucket leased out in bulk, shared by weight under contention. */
-export class PoolLedger {
-	#state: PoolLedgerState;
+/** The burst pool: a token bucket leased out in bulk, shared by weight under contention. */
+export class BurstPoolLedger {
+	#state: BurstPoolLedgerState;
 	readonly #shares = new Map<string, Share>();
 	/** The service point: the highest virtual start time granted so far. */
 	#serviceTime = 0;
 	/** Virtual time one fair slice is worth, as of the last contended call. */
 	#quantum = 1;
-	readonly #deps: PoolLedgerDeps;
+	readonly #deps: BurstPoolLedgerDeps;
 
-	constructor(state: PoolLedgerState, deps: PoolLedgerDeps) {
+	constructor(state: BurstPoolLedgerState, deps: BurstPoolLedgerDeps) {
 		this.#state = state;
 		this.#deps = deps;
 	}
@@ -173,7 +173,7 @@ export class PoolLedger {
 	}
 
 	/** The pool as an operator sees it. */
-	snapshot(): PoolLedgerState & { activeTenants: number } {
+	snapshot(): BurstPoolLedgerState & { activeTenants: number } {
 		const now = this.#deps.now();
 		const state = this.#state;
 		let activeTenants = 0;
