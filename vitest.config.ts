@@ -28,6 +28,9 @@ export default defineConfig({
 		}),
 	],
 	// test/node/ runs in Node (vitest.node.config.ts): it starts wrangler dev itself. So does the
-	// CLI's test: the CLI runs in Node, and workerd has no util.parseArgs.
-	test: { include: ["test/**/*.test.ts"], exclude: ["test/node/**", "test/unit/cli.test.ts"] },
+	// CLI's test and the global simulation's: they run in Node, and workerd has no util.parseArgs.
+	test: {
+		include: ["test/**/*.test.ts"],
+		exclude: ["test/node/**", "test/unit/cli.test.ts", "test/unit/global-sim.test.ts"],
+	},
 });

@@ -1,0 +1,127 @@
+/**
+ * Runs one scenario of the global simulation: isolates (the real
+ * LocalLimiter) in every location, restarted after exponential lifetimes,
+ * requests drawn from one Poisson process at the aggregate rate (tenant by
+ * alias table, then one of its locations, then an isolate there), and the
+ * objects behind them, all on the scheduler's simulated time.
+ */
+import type { BucketPolicy } from "../../src/limiter/bucket";
+import type { FailMode } from "../../src/limiter/failure-policy";
+import { LEASE_TTL_MS } from "../../src/limiter/lease";
+import { type Decision, LocalLimiter } from "../../src/limiter/local";
+import { Metrics } from "./metrics";
+import { Objects } from "./objects";
+import { exponential, stream } from "./prng";
+import { Scheduler } from "./scheduler";
+import { buildWorkload, policyOf, type Workload, type WorkloadOptions } from "./workload";
+
+/**
+ * A request is on the floor of waits if no request of its tenant reached its
+ * isolate within this long: no limiter that is exact can answer it without a
+ * round trip (a lease lasts this long).
+ */
+export const FLOOR_WINDOW_MS = LEASE_TTL_MS;
+
+/** Everything one scenario run needs. */
+export interface EngineOptions extends WorkloadOptions {
+	isolatesPerPop: number;
+	durationMs: number;
+	warmupMs: number;
+	/** Mean isolate lifetime (ms), exponentially distributed. */
+	lifetimeMs: number;
+	pool: BucketPolicy;
+	timeoutMs: number;
+	failMode: FailMode;
+}
+
+/** What a run leaves for the report. */
+export interface EngineResult {
+	workload: Workload;
+	metrics: Metrics;
+	scheduler: Scheduler;
+	objects: Objects;
+	isolatesStarted: number;
+	errors: number;
+}
+
+interface Isolate {
+	limiter: LocalLimiter;
+	/** Last request time per tenant, for the floor of waits. */
+	seen: Map<number, number>;
+}
+
+/** Runs one scenario to the end of its duration. */
+export async function runEngine(options: EngineOptions): Promise<EngineResult> {
+	const workload = buildWorkload(options);
+	const scheduler = new Scheduler();
+	const metrics = new Metrics(workload, scheduler, options.pool, options.warmupMs, options.durationMs);
+	const objects = new Objects(workload, scheduler, stream(options.seed, "jitter"), options.pool, metrics);
+	const perPop = options.isolatesPerPop;
+	let started = 0;
+	let grantorCalls = 0;
+	let errors = 0;
+
+	const newIsolate = (slot: number): Isolate => {
+		const pop = Math.floor(slot / perPop);
+		const rtt = workload.popRttMs[pop] as number;
+		const limiter = new LocalLimiter({
+			grantor: (request) => {
+				grantorCalls += 1;
+				return objects.leaseTenant(rtt, request);
+			},
+			now: scheduler.now,
+			isolateId: `p${pop}.${slot % perPop}#${started++}`,
+			failMode: options.failMode,
+			timeoutMs: options.timeoutMs,
+			wait: scheduler.sleep,
+		});
+		return { limiter, seen: new Map() };
+	};
+	const isolates = Array.from({ length: options.pops * perPop }, (_, slot) => newIsolate(slot));
+
+	// A restart replaces the isolate: its leases and memory die with it. Requests already waiting in the old
+	// one still get their answer there.
+	const lifetimes = stream(options.seed, "restarts");
+	const restart = (slot: number) => (): void => {
+		isolates[slot] = newIsolate(slot);
+		scheduler.at(scheduler.time + exponential(lifetimes, options.lifetimeMs), restart(slot));
+	};
+	for (let slot = 0; slot < isolates.length; slot++)
+		scheduler.at(exponential(lifetimes, options.lifetimeMs), restart(slot));
+
+	const random = stream(options.seed, "arrivals");
+	const meanGapMs = 1000 / workload.totalRate;
+	let nextArrival = exponential(random, meanGapMs);
+	const keys = workload.keys;
+	const fail = (): void => {
+		errors += 1;
+	};
+
+	await scheduler.run(options.durationMs, {
+		next: () => nextArrival,
+		fire: () => {
+			const tenant = workload.picker.pick(random);
+			const from = workload.locationStart[tenant] as number;
+			const count = (workload.locationStart[tenant + 1] as number) - from;
+			const pop = workload.locations[from + Math.floor(random() * count)] as number;
+			const slot = pop * perPop + Math.floor(random() * perPop);
+			nextArrival += exponential(random, meanGapMs);
+
+			const t = scheduler.time;
+			const isolate = isolates[slot] as Isolate;
+			const last = isolate.seen.get(tenant);
+			const floor = last === undefined || t - last >= FLOOR_WINDOW_MS;
+			isolate.seen.set(tenant, t);
+			const falseIfDenied = metrics.arrive(tenant);
+			const calls = grantorCalls;
+			const result = isolate.limiter.admit(keys[tenant] as string, policyOf(workload, tenant), 1);
+			if (result instanceof Promise) {
+				result.then((decision: Decision) => metrics.decide(tenant, t, decision, true, floor, falseIfDenied), fail);
+				return true;
+			}
+			metrics.decide(tenant, t, result, false, floor, falseIfDenied);
+			return grantorCalls !== calls;
+		},
+	});
+	return { workload, metrics, scheduler, objects, isolatesStarted: started, errors };
+}

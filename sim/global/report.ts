@@ -1,0 +1,126 @@
+/**
+ * Turns a run's counts into the scenario report (the JSON shape of
+ * `--json`), including the weighted max-min fair shares of the pool, and
+ * prints reports as a table.
+ */
+import type { EngineOptions, EngineResult } from "./engine";
+import { quantile, waterFill } from "./math";
+import { policyOf } from "./workload";
+
+/** One scenario's line of the report. */
+export interface ScenarioReport {
+	name: string;
+	admitted: number;
+	ideal: number;
+	tenant_over_admitted: number;
+	pool_over_admitted: number;
+	false_denials_pct: number;
+	under_admission_pct: number;
+	burst_pool_calls_per_s: { mean: number; max: number };
+	hottest_tenant_bucket_calls_per_s: number;
+	do_calls_per_admitted: number;
+	waited_pct: number;
+	waited_floor_pct: number;
+	added_latency_ms: { p50: number; p99: number };
+	fallback_pct: number;
+	pool_share_error_pct: number | null;
+	/** Extra keys: see the README of sim/global. */
+	[extra: string]: unknown;
+}
+
+const pct = (part: number, whole: number): number => (whole > 0 ? (part / whole) * 100 : 0);
+const round = (value: number, digits = 4): number => Number(value.toFixed(digits));
+
+/** Each backlogged tenant's error against its weighted max-min fair share of what the pool admitted. */
+export function poolShareErrors(result: EngineResult, options: EngineOptions): number[] | null {
+	const { workload, metrics } = result;
+	const seconds = (options.durationMs - options.warmupMs) / 1000;
+	const demand = new Float64Array(workload.size);
+	const weight = new Float64Array(workload.size);
+	let totalDemand = 0;
+	for (let i = 0; i < workload.size; i++) {
+		const policy = policyOf(workload, i);
+		demand[i] = Math.min(workload.rate[i] as number, policy.rate);
+		weight[i] = policy.weight;
+		totalDemand += demand[i] as number;
+	}
+	// An uncontended pool has no shares to get wrong.
+	if (totalDemand <= options.pool.rate) return null;
+	const level = waterFill(demand, weight, metrics.admittedAfter / seconds);
+	if (!Number.isFinite(level)) return null;
+	const errors: number[] = [];
+	for (let i = 0; i < workload.size; i++) {
+		const fair = (weight[i] as number) * level;
+		if ((demand[i] as number) <= fair * (1 + 1e-9)) continue;
+		errors.push((Math.abs((metrics.tenantAdmitted[i] as number) / seconds - fair) / fair) * 100);
+	}
+	return errors;
+}
+
+/** The report of one finished run. */
+export function scenarioReport(
+	name: string,
+	result: EngineResult,
+	options: EngineOptions,
+	wallSeconds: number,
+): ScenarioReport {
+	const { metrics: m, scheduler, objects } = result;
+	let ideal = Math.min(m.ideal, Math.floor(options.pool.burst + (options.pool.rate * options.durationMs) / 1000));
+	ideal = Math.max(0, ideal);
+	const idealAfter = Math.min(m.idealAfter, (options.pool.rate * (options.durationMs - options.warmupMs)) / 1000);
+	const windows = Array.from(m.poolCallsPerSecond).slice(Math.ceil(options.warmupMs / 1000));
+	const shares = poolShareErrors(result, options);
+	return {
+		name,
+		admitted: m.admitted,
+		ideal,
+		tenant_over_admitted: round(m.tenantExcess.max()),
+		pool_over_admitted: round(m.poolExcess.worst),
+		false_denials_pct: round(pct(m.falseDenials, m.requests)),
+		under_admission_pct: round(pct(idealAfter - m.admittedAfter, idealAfter)),
+		burst_pool_calls_per_s: {
+			mean: round(windows.reduce((a, b) => a + b, 0) / Math.max(1, windows.length), 1),
+			max: Math.max(0, ...windows),
+		},
+		hottest_tenant_bucket_calls_per_s: m.hottestBucketCalls,
+		do_calls_per_admitted: round((m.tenantCalls + m.poolCalls) / Math.max(1, m.admittedAfter)),
+		waited_pct: round(pct(m.waited, m.requests)),
+		waited_floor_pct: round(pct(m.waitedFloor, m.requests)),
+		added_latency_ms: { p50: round(m.latency.quantile(0.5), 2), p99: round(m.latency.quantile(0.99), 2) },
+		fallback_pct: round(pct(m.fallbacks, m.requests)),
+		pool_share_error_pct: shares && shares.length > 0 ? round(Math.max(...shares), 2) : null,
+		pool_share_error_p50_pct: shares && shares.length > 0 ? round(quantile(shares, 0.5), 2) : null,
+		pool_share_error_p95_pct: shares && shares.length > 0 ? round(quantile(shares, 0.95), 2) : null,
+		pool_share_backlogged_tenants: shares ? shares.length : null,
+		tenant_over_admitted_excl_fallback: round(m.tenantExcessLeased.max()),
+		pool_over_admitted_excl_fallback: round(m.poolExcessLeased.worst),
+		offered: m.offered,
+		offered_rps: round(result.workload.totalRate, 1),
+		admitted_after_warmup: m.admittedAfter,
+		ideal_after_warmup: Math.round(idealAfter),
+		hottest_tenant_bucket: m.hottestBucketTenant >= 0 ? result.workload.keys[m.hottestBucketTenant] : null,
+		tenant_buckets: objects.buckets,
+		isolates_started: result.isolatesStarted,
+		timers_fired: scheduler.fired,
+		microtask_drains: scheduler.drains,
+		grantor_errors: result.errors,
+		wall_s: round(wallSeconds, 1),
+	};
+}
+
+/** Prints the reports, one column per scenario. */
+export function printReports(reports: ScenarioReport[]): void {
+	const rows: Record<string, Record<string, unknown>> = {};
+	for (const report of reports) {
+		for (const [key, value] of Object.entries(report)) {
+			if (key === "name") continue;
+			const cells = value !== null && typeof value === "object" ? Object.entries(value) : [["", value]];
+			for (const [sub, cell] of cells) {
+				const row = sub ? `${key}.${sub}` : key;
+				rows[row] ??= {};
+				(rows[row] as Record<string, unknown>)[report.name] = cell;
+			}
+		}
+	}
+	console.table(rows);
+}

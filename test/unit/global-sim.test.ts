@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import { bruteForceExcess, ExcessTable, ExcessTracker, waterFill } from "../../sim/global/math";
+import { mulberry32 } from "../../sim/global/prng";
+import type { ScenarioReport } from "../../sim/global/report";
+import { simulateGlobal } from "../../sim/global/run";
+import { DEFAULTS, type GlobalOptions } from "../../sim/global/scenarios";
+
+describe("waterFill", () => {
+	it("matches a hand-computed case", () => {
+		// λ = 4: the first item is capped at 1, the others get 1 × 4 and 2 × 4; 1 + 4 + 8 = 13.
+		expect(waterFill([1, 10, 10], [1, 1, 2], 13)).toBeCloseTo(4, 12);
+		// Nothing capped: λ = 12 / (1 + 2 + 3).
+		expect(waterFill([100, 100, 100], [1, 2, 3], 12)).toBeCloseTo(2, 12);
+		expect(waterFill([1, 2], [1, 1], 4)).toBe(Number.POSITIVE_INFINITY);
+	});
+});
+
+describe("over-admission in linear time", () => {
+	it("agrees with the O(n²) oracle on random admissions", () => {
+		const random = mulberry32(42);
+		for (let round = 0; round < 200; round++) {
+			const policy = { rate: 1 + Math.floor(random() * 20), burst: 1 + Math.floor(random() * 10) };
+			const times: number[] = [];
+			let t = 0;
+			for (let n = Math.floor(random() * 60); n > 0; n--) {
+				// Bursts of simultaneous admissions and gaps of up to a second.
+				if (random() < 0.7) t += Math.floor(random() * 1000 * random());
+				times.push(t);
+			}
+			const tracker = new ExcessTracker(policy);
+			const table = new ExcessTable(2);
+			for (const at of times) {
+				tracker.admit(at);
+				table.admit(1, at, policy.rate, policy.burst);
+			}
+			const oracle = bruteForceExcess(times, policy);
+			expect(tracker.worst).toBeCloseTo(oracle, 6);
+			expect(table.max()).toBeCloseTo(oracle, 6);
+		}
+	});
+});
+
+const small: GlobalOptions = {
+	...DEFAULTS,
+	tenants: 2_000,
+	pops: 10,
+	isolatesPerPop: 2,
+	rps: 2_000,
+	durationS: 12,
+	warmupS: 3,
+	hotTenants: 4,
+	hotLocations: 5,
+};
+
+function sane(report: ScenarioReport): void {
+	const offered = report.offered as number;
+	expect(report.admitted).toBeGreaterThan(0);
+	expect(report.admitted).toBeLessThanOrEqual(offered);
+	expect(report.ideal).toBeLessThanOrEqual(offered);
+	expect(report.grantor_errors).toBe(0);
+	for (const value of [report.waited_pct, report.waited_floor_pct, report.fallback_pct, report.false_denials_pct]) {
+		expect(value).toBeGreaterThanOrEqual(0);
+		expect(value).toBeLessThanOrEqual(100);
+	}
+	expect(report.added_latency_ms.p50).toBeLessThanOrEqual(report.added_latency_ms.p99);
+	expect(report.burst_pool_calls_per_s.mean).toBeLessThanOrEqual(report.burst_pool_calls_per_s.max);
+}
+
+describe("global simulation, small", { timeout: 60_000 }, () => {
+	it("is exact when no call misses its deadline (leases only, no fallback)", async () => {
+		// A deadline no round trip reaches: every admission spends leased tokens.
+		const options = { ...small, timeoutMs: 10_000 };
+		const reports = await simulateGlobal(options, ["internet-steady", "internet-hot"]);
+		for (const report of reports) {
+			sane(report);
+			expect(report.fallback_pct).toBe(0);
+			expect(report.tenant_over_admitted).toBe(0);
+			expect(report.pool_over_admitted).toBe(0);
+		}
+	});
+
+	it("keeps leased admissions exact at the production deadline, under a contended pool", async () => {
+		const [surge] = await simulateGlobal({ ...small, poolRate: 1_000 }, ["internet-pool-surge"]);
+		const report = surge as ScenarioReport;
+		sane(report);
+		// Fallback admissions (FAIL_MODE=local, per isolate) are not exact by design; leased ones are.
+		expect(report.tenant_over_admitted_excl_fallback).toBe(0);
+		expect(report.pool_over_admitted_excl_fallback).toBe(0);
+		expect(report.pool_share_error_pct).not.toBeNull();
+	});
+
+	it("is deterministic", async () => {
+		const options = { ...small, durationS: 4, warmupS: 1 };
+		const [a] = await simulateGlobal(options, ["internet-churn"]);
+		const [b] = await simulateGlobal(options, ["internet-churn"]);
+		const strip = (r: ScenarioReport | undefined) => ({ ...r, wall_s: 0 });
+		expect(strip(a)).toEqual(strip(b));
+	});
+});
