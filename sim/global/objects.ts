@@ -1,24 +1,23 @@
 /**
  * The Durable Objects of the global simulation: one TenantBucket (the real
  * TenantLedger) per tenant that ever called, created on its first call, and
- * the BurstPool (the real PoolLedger). Every call takes a round trip: half
+ * the BurstPool (the real BurstPoolLedger). Every call takes a round trip: half
  * before the callee runs, half before the reply reaches the caller, with the
  * request and the reply structured-cloned as they would be serialized.
  */
 import type { BucketPolicy } from "../../src/limiter/bucket";
-import type { LeaseReply, LeaseRequest, PoolLeaseReply, PoolLeaseRequest } from "../../src/limiter/lease";
-import { newPool, PoolLedger } from "../../src/limiter/pool-ledger";
+import { BurstPoolLedger, newPool } from "../../src/limiter/burst-pool-ledger";
+import {
+	type LeaseReply,
+	type LeaseRequest,
+	POOL_IDLE_RELEASE_MS,
+	type PoolLeaseReply,
+	type PoolLeaseRequest,
+} from "../../src/limiter/lease";
 import { TenantLedger } from "../../src/limiter/tenant-ledger";
 import type { Random } from "./prng";
 import type { Scheduler } from "./scheduler";
 import type { Workload } from "./workload";
-
-/**
- * How long a tenant must be idle before its pool reserve goes back. Mirrors
- * POOL_IDLE_RELEASE_MS of src/objects/tenant-bucket.ts, which cannot be
- * imported outside workerd (it imports `cloudflare:workers`).
- */
-export const POOL_IDLE_RELEASE_MS = 2_000;
 
 /** Each call's round trip is its base times a uniform factor in 1 ± this. */
 export const RTT_JITTER = 0.2;
@@ -41,7 +40,7 @@ interface Bucket {
 
 /** Every TenantBucket and the pool, reached over simulated round trips. */
 export class Objects {
-	readonly pool: PoolLedger;
+	readonly pool: BurstPoolLedger;
 	readonly #buckets = new Map<string, Bucket>();
 	readonly #index = new Map<string, number>();
 
@@ -52,7 +51,7 @@ export class Objects {
 		poolPolicy: BucketPolicy,
 		readonly observer: CallObserver,
 	) {
-		this.pool = new PoolLedger(newPool(poolPolicy, scheduler.now()), { now: scheduler.now, save: () => {} });
+		this.pool = new BurstPoolLedger(newPool(poolPolicy, scheduler.now()), { now: scheduler.now, save: () => {} });
 		for (let i = 0; i < workload.keys.length; i++) this.#index.set(workload.keys[i] as string, i);
 	}
 

@@ -1,6 +1,6 @@
 /**
  * `npm run sim:global`: the global simulation. Runs the real limiter code
- * (LocalLimiter, TenantLedger, PoolLedger) for an Internet-shaped population
+ * (LocalLimiter, TenantLedger, BurstPoolLedger) for an Internet-shaped population
  * on simulated time with round-trip latencies, and prints one column per
  * scenario; `--json <file>` also writes the report. `--help` lists the flags.
  */
@@ -23,7 +23,7 @@ const FLAGS: Record<string, [keyof GlobalOptions, string]> = {
 	warmup: ["warmupS", "seconds excluded from rates at the start"],
 	lifetime: ["lifetimeS", "mean isolate lifetime, seconds"],
 	"churn-lifetime": ["churnLifetimeS", "mean isolate lifetime in internet-churn, seconds"],
-	"pool-rate": ["poolRate", "surge pool rate and burst, requests/s"],
+	"pool-rate": ["poolRate", "burst pool rate and burst, requests/s"],
 	"hot-tenants": ["hotTenants", "extra tenants over their limit in internet-hot"],
 	"hot-factor": ["hotFactor", "hot tenants' offered rate, × their tier's rate"],
 	"hot-locations": ["hotLocations", "locations each hot tenant sends from"],

@@ -4,7 +4,7 @@
  * tenants over their limits, a pool surge, and fast isolate churn.
  */
 import type { FailMode } from "../../src/limiter/failure-policy";
-import { SURGE_POOL } from "../../src/tiers";
+import { DEFAULT_BURST_POOL } from "../../src/tiers";
 import type { EngineOptions } from "./engine";
 
 /** The options every scenario starts from (see run.ts for their flags). */
@@ -44,7 +44,7 @@ export const DEFAULTS: GlobalOptions = {
 	warmupS: 10,
 	lifetimeS: 60,
 	churnLifetimeS: 5,
-	poolRate: SURGE_POOL.rate,
+	poolRate: DEFAULT_BURST_POOL.rate,
 	hotTenants: 50,
 	hotFactor: 3,
 	hotLocations: 50,

@@ -136,6 +136,9 @@ export const POOL_HORIZON_MS = 500;
 /** A TenantBucket leases its pool reserve on to isolates for this long after it asked for it… */
 export const POOL_LEASE_TTL_MS = 2_000;
 
+/** A tenant idle this long hands its pool reserve back (before it expires). */
+export const POOL_IDLE_RELEASE_MS = 1_000;
+
 /**
  * …and the pool counts a grant as held for this long: the reserve's lifetime,
  * then the isolate leases made from it at its end, each with the grace that

@@ -5,15 +5,12 @@
  * (so the write is durable before the reply leaves: output gates).
  */
 import { DurableObject } from "cloudflare:workers";
-import type { LeaseReply, LeaseRequest } from "../limiter/lease";
+import { type LeaseReply, type LeaseRequest, POOL_IDLE_RELEASE_MS } from "../limiter/lease";
 import { TenantLedger, type TenantLedgerState, type TenantSnapshot } from "../limiter/tenant-ledger";
 import type { TenantPolicy } from "../tiers";
 import { BURST_POOL_NAME } from "./burst-pool";
 
 const STATE_KEY = "ledger";
-
-/** How long a tenant must be idle before its burst-pool reserve goes back to the pool (before it expires). */
-export const POOL_IDLE_RELEASE_MS = 1_000;
 
 /** The per-tenant bucket, reached with `env.TENANT_BUCKET.getByName(key)`. */
 export class TenantBucket extends DurableObject<Env> {

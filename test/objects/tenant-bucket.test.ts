@@ -1,9 +1,9 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { DENY_CACHE_MS, type LeaseRequest } from "../../src/limiter/lease";
+import { DENY_CACHE_MS, type LeaseRequest, POOL_IDLE_RELEASE_MS } from "../../src/limiter/lease";
 import { BURST_POOL_NAME } from "../../src/objects/burst-pool";
-import { POOL_IDLE_RELEASE_MS, type TenantBucket } from "../../src/objects/tenant-bucket";
+import type { TenantBucket } from "../../src/objects/tenant-bucket";
 import { policyForTier, type TenantPolicy } from "../../src/tiers";
 import { useFrozenClock } from "../support/clock";
 
