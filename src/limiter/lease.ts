@@ -45,6 +45,12 @@ export interface LeaseRequest {
 	denied: number;
 	/** Decisions the isolate's failure policy made since its last call (statistics only). @default 0 */
 	fallbacks?: number;
+	/**
+	 * Tokens the isolate admitted on its own (`FAIL_MODE=local`) since its last
+	 * call: the bucket debits them, below zero if need be, so that what was
+	 * admitted during a failure counts once the bucket answers again. @default 0
+	 */
+	spent?: number;
 }
 
 /** A TenantBucket's answer. */

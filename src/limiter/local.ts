@@ -247,6 +247,8 @@ export class LocalLimiter {
 		entry.fallbackBucket = bucket;
 		if (!answer.allowed) return this.#refuse(entry, "tenant_rate", answer.retryAfterMs, mode);
 		entry.admitted += 1;
+		// The tenant's bucket is told with the next call and debits them: after the failure they count globally.
+		if (mode === "local") entry.spent += cost;
 		return { allowed: true, policy: entry.policy, remaining: answer.remaining, fallback: mode };
 	}
 
@@ -281,10 +283,11 @@ export class LocalLimiter {
 		// Tokens of an expired lease are void: the bucket has stopped counting them (and refilled instead).
 		const returned = !ahead && live ? entry.tokens : 0;
 		if (!ahead || !live) entry.tokens = 0;
-		const { admitted, denied, fallbacks } = entry;
+		const { admitted, denied, fallbacks, spent } = entry;
 		entry.admitted = 0;
 		entry.denied = 0;
 		entry.fallbacks = 0;
+		entry.spent = 0;
 		this.#leases += 1;
 		const lease = `${this.#isolateId}:${this.#leases}`;
 		let reply: LeaseReply;
@@ -302,12 +305,14 @@ export class LocalLimiter {
 				admitted,
 				denied,
 				fallbacks,
+				spent,
 			});
 		} catch (error) {
 			// Statistics go with the next call; the returned tokens are lost (bounded), never double spent.
 			entry.admitted += admitted;
 			entry.denied += denied;
 			entry.fallbacks += fallbacks;
+			entry.spent += spent;
 			throw error;
 		}
 		const after = this.#now();

@@ -49,6 +49,8 @@ export interface Entry {
 	fallbackBucket: BucketState | null;
 	/** Fallback decisions not yet reported to the bucket. */
 	fallbacks: number;
+	/** Tokens admitted by `FAIL_MODE=local` not yet reported to the bucket, which debits them. */
+	spent: number;
 }
 
 /**
@@ -60,6 +62,7 @@ interface Idle {
 	admitted: number;
 	denied: number;
 	fallbacks: number;
+	spent: number;
 }
 
 /** An entry is compacted once idle this long (its lease is over by then). */
@@ -124,6 +127,7 @@ export class TenantEntries {
 				breakerUntil: 0,
 				fallbackBucket: null,
 				fallbacks: slot?.fallbacks ?? 0,
+				spent: slot?.spent ?? 0,
 			};
 		}
 		this.#entries.set(key, entry);
@@ -158,8 +162,8 @@ export class TenantEntries {
 			if (steps-- <= 0 || entry.refill || now - entry.lastUsed < IDLE_COMPACT_MS || entry.denyUntil > now) return;
 			this.#entries.delete(key);
 			if (entry.admitted > 0 || entry.denied > 0 || entry.fallbacks > 0) {
-				const { admitted, denied, fallbacks } = entry;
-				this.#idle.set(key, { admitted, denied, fallbacks });
+				const { admitted, denied, fallbacks, spent } = entry;
+				this.#idle.set(key, { admitted, denied, fallbacks, spent });
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import {
 	LEASE_TTL_MS,
 	type LeaseReply,
 	type LeaseRequest,
+	MAX_DENY_CACHE_MS,
 	POOL_HORIZON_MS,
 	POOL_LEASE_TTL_MS,
 	type PoolLeaseReply,
@@ -219,6 +220,8 @@ export class TenantLedger {
 		if (!state || (state.poolExpiresAt ?? 0) <= now) return null;
 		const idle = now - state.lastLeaseAt;
 		if (idle < idleMs) return idleMs - idle;
+		// A pool call in flight may bring a grant the pool already counts: releasing now would drop that count.
+		if (this.#poolRefill) return idleMs;
 		const returned = Math.floor(state.poolTokens);
 		// Debit first: should the call fail, the tokens are lost (bounded), never spent twice. Isolates' leases
 		// still out stay counted by the pool; what they hand back no longer rejoins a reserve.
@@ -253,6 +256,9 @@ export class TenantLedger {
 			// Their pool tokens rejoin the reserve while it lasts (the pool still counts them).
 			if ((state.poolExpiresAt ?? 0) > now) state.poolTokens += returned;
 		}
+		// What the isolate admitted alone while this bucket could not answer is spent too.
+		if ((request.spent ?? 0) > 0)
+			state.bucket = { tokens: state.bucket.tokens - (request.spent ?? 0), updatedAt: state.bucket.updatedAt };
 		state.counters.admitted += request.admitted;
 		state.counters.denied += request.denied;
 		// Buckets saved before this counter existed lack it.
@@ -358,7 +364,9 @@ export class TenantLedger {
 					state.poolTokens = Math.min(this.#reserve(state, this.#deps.now()), reply.held ?? 0) + reply.granted;
 					if (reply.granted > 0 || (reply.held ?? 0) > 0)
 						state.poolExpiresAt = now + (reply.ttlMs ?? POOL_LEASE_TTL_MS);
-					this.#poolRefusal = reply.granted > 0 ? null : { until: this.#deps.now() + reply.retryAfterMs, reply };
+					// Remembered for at most a second: a refusal for a cost the pool can never grant holds for no other.
+					const until = this.#deps.now() + Math.min(reply.retryAfterMs, MAX_DENY_CACHE_MS);
+					this.#poolRefusal = reply.granted > 0 ? null : { until, reply };
 					this.#deps.save(state);
 					return reply;
 				})

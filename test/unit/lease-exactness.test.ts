@@ -236,4 +236,60 @@ describe("FAIL_MODE=local", () => {
 		const after = cumulative.slice(from + 1).map((count) => count - base);
 		expect(worstWindowExcess(after, times.slice(from + 1), starter)).toBe(0);
 	});
+
+	it("what the isolate admitted alone counts against the bucket once it answers again", async () => {
+		let failing = true;
+		const cluster = new Cluster({ failTenantCall: () => failing });
+		const isolate = cluster.isolate("A");
+		const admitAll = async (count: number): Promise<number> => {
+			let admitted = 0;
+			for (let i = 0; i < count; i++) if ((await isolate.admit("t:a", starter, 1)).allowed) admitted += 1;
+			return admitted;
+		};
+		// The first failure: the isolate alone admits a full burst, which the bucket never saw.
+		expect(await admitAll(1_300)).toBe(starter.burst);
+		// The breaker's second later the bucket answers, and must not hand out a second full burst.
+		failing = false;
+		cluster.clock.advance(1_000);
+		const afterRecovery = await admitAll(1_300);
+		expect(starter.burst + afterRecovery).toBeLessThanOrEqual(starter.burst + starter.rate * 1);
+	});
+});
+
+describe("the pool reserve", () => {
+	it("is not released while a pool call is in flight (its grant would go uncounted)", async () => {
+		const clock = new FakeClock();
+		let answer: (() => void) | undefined;
+		const requests: PoolLeaseRequest[] = [];
+		const ledger = new TenantLedger(undefined, {
+			now: clock.now,
+			pool: async (request) => {
+				requests.push(request);
+				if (requests.length > 1) await new Promise<void>((resolve) => (answer = resolve));
+				return {
+					granted: request.want,
+					held: request.held ?? 0,
+					ttlMs: 2_000,
+					retryAfterMs: 0,
+					policy: DEFAULT_BURST_POOL,
+				};
+			},
+			save: () => {},
+		});
+		expect((await ledger.lease(ask("A", "a1", { want: 2 }))).granted).toBe(2);
+		// A lease that needs the pool again; its reply is slow.
+		const pending = ledger.lease(ask("A", "a2", { previous: "a1", min: 50, want: 50 }));
+		clock.advance(1_000);
+		expect(await ledger.releaseIdlePool(1_000)).not.toBeNull();
+		expect(requests.filter((r) => r.want === 0)).toHaveLength(0);
+		answer?.();
+		expect((await pending).granted).toBe(50);
+	});
+
+	it("a refusal for a cost the pool can never grant does not shut the tenant out of the pool", async () => {
+		const cluster = new Cluster({ pool: { rate: 100, burst: 500 } });
+		expect(await cluster.isolate("A").admit("t:a", starter, 600)).toMatchObject({ allowed: false });
+		cluster.clock.advance(1_000);
+		expect((await cluster.isolate("B").admit("t:a", starter, 1)).allowed).toBe(true);
+	});
 });
