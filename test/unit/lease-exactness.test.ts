@@ -256,6 +256,21 @@ describe("FAIL_MODE=local", () => {
 	});
 });
 
+describe("a bucket in debt", () => {
+	it("after a failure's admissions are debited tells isolates 0 remaining, never less, and refills from the debt", async () => {
+		const clock = new FakeClock();
+		const ledger = ledgerOn(clock);
+		// Two isolates each admitted a burst on their own while the bucket could not answer.
+		const reply = await ledger.lease(ask("A", "a1", { spent: 2_400 }));
+		expect(reply).toMatchObject({ granted: 0, remaining: 0 });
+		// 1,200 in debt: 4 s of refill before the first token.
+		clock.advance(3_900);
+		expect((await ledger.lease(ask("A", "a2"))).granted).toBe(0);
+		clock.advance(200);
+		expect((await ledger.lease(ask("A", "a3"))).granted).toBe(1);
+	});
+});
+
 describe("the pool reserve", () => {
 	it("is not released while a pool call is in flight (its grant would go uncounted)", async () => {
 		const clock = new FakeClock();
