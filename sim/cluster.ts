@@ -1,12 +1,13 @@
 /**
  * The real limiter logic wired together in one process, without workerd: N
- * isolates (LocalLimiter), one TenantLedger per tenant and one pool ledger,
- * on a fake clock. Used by the simulation and by protocol tests.
+ * isolates (LocalLimiter), one TenantLedger per tenant and one for the burst
+ * pool (a single shard), on a fake clock. Used by the simulation and by
+ * protocol tests.
  */
 import type { BucketPolicy } from "../src/limiter/bucket";
-import { BurstPoolLedger, newPool } from "../src/limiter/burst-pool-ledger";
-import type { LeaseReply, LeaseRequest, PoolLeaseReply, PoolLeaseRequest } from "../src/limiter/lease";
+import { type LeaseReply, type LeaseRequest, POOL_LEASE_TTL_MS } from "../src/limiter/lease";
 import { LocalLimiter } from "../src/limiter/local";
+import { BURST_POOL_TIER, shardName, shardPolicy } from "../src/limiter/pool-shards";
 import { TenantLedger, type TenantLedgerState } from "../src/limiter/tenant-ledger";
 import { DEFAULT_BURST_POOL } from "../src/tiers";
 
@@ -39,15 +40,18 @@ export class Cluster {
 	readonly ledgers = new Map<string, TenantLedger>();
 	/** What each tenant ledger last saved: the "durable storage" of the objects. */
 	readonly saved = new Map<string, TenantLedgerState>();
-	readonly pool: BurstPoolLedger;
+	/** The burst pool: one shard, all of it. */
+	readonly pool: TenantLedger;
 	readonly #options: ClusterOptions;
 
 	constructor(options: ClusterOptions = {}) {
 		this.#options = options;
-		this.pool = new BurstPoolLedger(newPool(options.pool ?? DEFAULT_BURST_POOL, this.clock.now()), {
+		this.pool = new TenantLedger(undefined, {
 			now: this.clock.now,
 			save: () => {},
+			leaseTtlMs: POOL_LEASE_TTL_MS,
 		});
+		this.pool.configure(shardPolicy(options.pool ?? DEFAULT_BURST_POOL, 1, this.clock.now()), BURST_POOL_TIER);
 	}
 
 	/** A new isolate with an empty local state. */
@@ -55,6 +59,11 @@ export class Cluster {
 		// Calls answer at once here; a deadline would only measure how fast this machine runs the simulation.
 		return new LocalLimiter({
 			grantor: (request) => this.leaseTenant(request),
+			pool: {
+				key: shardName(0),
+				grantor: (request) => this.leasePool(request),
+				policy: this.#options.pool ?? DEFAULT_BURST_POOL,
+			},
 			now: this.clock.now,
 			isolateId: id,
 			wait: () => new Promise<void>(() => {}),
@@ -67,7 +76,6 @@ export class Cluster {
 		if (!ledger) {
 			ledger = new TenantLedger(this.saved.get(key), {
 				now: this.clock.now,
-				pool: async (request) => this.leasePool(request),
 				save: (state) => this.saved.set(key, structuredClone(state)),
 			});
 			this.ledgers.set(key, ledger);
@@ -87,7 +95,7 @@ export class Cluster {
 		return this.ledger(request.key).lease(structuredClone(request));
 	}
 
-	async leasePool(request: PoolLeaseRequest): Promise<PoolLeaseReply> {
+	async leasePool(request: LeaseRequest): Promise<LeaseReply> {
 		this.calls.pool += 1;
 		await Promise.resolve();
 		return this.pool.lease(structuredClone(request));

@@ -8,6 +8,7 @@ import { ApiKeyCache } from "./config/api-keys";
 import { parseSettings, type Settings } from "./config/settings";
 import { TenantConfigCache } from "./config/tenant-config";
 import { LocalLimiter } from "./limiter/local";
+import { shardName, shardOf, shardPolicy } from "./limiter/pool-shards";
 
 /** Everything an isolate keeps between requests. */
 export interface Runtime {
@@ -27,12 +28,21 @@ export function runtimeFor(env: Env): Runtime {
 	let runtime = runtimes.get(env);
 	if (!runtime) {
 		const settings = parseSettings(env);
+		const isolateId = crypto.randomUUID();
+		const shards = settings.poolShards;
 		runtime = {
 			settings,
 			configs: new TenantConfigCache(),
 			keys: new ApiKeyCache(),
 			limiter: new LocalLimiter({
 				grantor: (request) => env.TENANT_BUCKET.getByName(request.key).lease(request),
+				isolateId,
+				pool: {
+					key: shardName(shardOf(isolateId, shards)),
+					grantor: (request) => env.BURST_POOL.getByName(request.key).lease(request),
+					policy: shardPolicy(settings.pool, shards, 0),
+					shards,
+				},
 				failMode: settings.failMode,
 				timeoutMs: settings.timeoutMs,
 			}),

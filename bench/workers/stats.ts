@@ -2,14 +2,16 @@
  * Benchmark helper: reads the call counters that the Durable Objects keep, so
  * that calls per admitted request are counted by the code, not estimated.
  */
+import { DEFAULT_POOL_SHARDS, shardName } from "../../src/limiter/pool-shards";
+
 interface Counted {
-	state?(): Promise<
-		{ leases: number; leaseDenials: number; fallbacks: number } | { counters: { calls: number } } | null
-	>;
+	state?(): Promise<{ leases: number; leaseDenials: number; fallbacks: number } | null>;
 	calls?(): Promise<number>;
 }
 
-type StatsEnv = Partial<Record<"TENANT_BUCKET" | "BURST_POOL" | "NAIVE" | "HRL", DurableObjectNamespace>>;
+type StatsEnv = Partial<Record<"TENANT_BUCKET" | "BURST_POOL" | "NAIVE" | "HRL", DurableObjectNamespace>> & {
+	POOL_SHARDS?: string;
+};
 
 function stub(namespace: DurableObjectNamespace, name: string): Counted {
 	return namespace.get(namespace.idFromName(name)) as unknown as Counted;
@@ -36,8 +38,12 @@ export default {
 			if (env.HRL) tenant += (await stub(env.HRL, `hrl:${name}`).calls?.()) ?? 0;
 		}
 		if (env.BURST_POOL) {
-			const state = (await stub(env.BURST_POOL, "global").state?.()) as { counters: { calls: number } };
-			pool = state.counters.calls;
+			// Every shard's lease calls (a shard is a leased bucket like a tenant's).
+			pool = 0;
+			for (let i = 0; i < Number(env.POOL_SHARDS ?? DEFAULT_POOL_SHARDS); i++) {
+				const state = await stub(env.BURST_POOL, shardName(i)).state?.();
+				pool += state ? state.leases + state.leaseDenials : 0;
+			}
 		}
 		return Response.json({ tenant, pool, fallbacks });
 	},

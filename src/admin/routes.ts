@@ -9,7 +9,8 @@ import { hashKey, type KeyRecord, keyIdKey, keyRecordKey, newKey } from "../conf
 import { KV_SETTLE_MS, TIERS_KEY, tenantKey } from "../config/tenant-config";
 import { bucketKey } from "../http/identify";
 import { ProblemError } from "../http/problem";
-import { BURST_POOL_NAME } from "../objects/burst-pool";
+import type { BucketPolicy } from "../limiter/bucket";
+import { shardName } from "../limiter/pool-shards";
 import { type Runtime, runtimeFor } from "../runtime";
 import {
 	BUILTIN_TIERS,
@@ -211,21 +212,34 @@ admin.delete("/tiers/:name", async (c) => {
 	return c.body(null, 204);
 });
 
-admin.get("/pool", async (c) => {
-	const state = await c.env.BURST_POOL.getByName(BURST_POOL_NAME).state();
-	return c.json({
-		rate: state.policy.rate,
-		burst: state.policy.burst,
-		tokens: Math.floor(state.bucket.tokens),
-		activeTenants: state.activeTenants,
-		...state.counters,
-	});
-});
+/** Every shard of the pool, summed: the pool as an operator sees it. */
+async function poolView(env: Env, shards: number, configure?: BucketPolicy) {
+	const states = await Promise.all(
+		Array.from({ length: shards }, (_, i) => {
+			const shard = env.BURST_POOL.getByName(shardName(i));
+			return configure ? shard.configure(configure) : shard.state();
+		}),
+	);
+	const sum = (pick: (state: (typeof states)[number]) => number) => states.reduce((n, state) => n + pick(state), 0);
+	return {
+		rate: sum((state) => state.policy.rate),
+		burst: sum((state) => state.policy.burst),
+		shards,
+		tokens: sum((state) => state.tokens),
+		leasedOut: sum((state) => state.leasedOut),
+		admitted: sum((state) => state.admitted),
+		denied: sum((state) => state.denied),
+		leases: sum((state) => state.leases),
+		leaseDenials: sum((state) => state.leaseDenials),
+		fallbacks: sum((state) => state.fallbacks),
+	};
+}
+
+admin.get("/pool", async (c) => c.json(await poolView(c.env, c.var.runtime.settings.poolShards)));
 
 admin.put("/pool", async (c) => {
 	const policy = await body(c, PoolBody);
-	const state = await c.env.BURST_POOL.getByName(BURST_POOL_NAME).configure(policy);
-	return c.json({ rate: state.policy.rate, burst: state.policy.burst, tokens: Math.floor(state.bucket.tokens) });
+	return c.json(await poolView(c.env, c.var.runtime.settings.poolShards, policy));
 });
 
 admin.post("/keys", async (c) => {

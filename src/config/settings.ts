@@ -7,6 +7,7 @@ import { DEFAULT_HEADER_FLAVOURS, type HeaderFlavours } from "../http/headers";
 import { parseTenantSource, type TenantSource } from "../http/identify";
 import type { BucketPolicy } from "../limiter/bucket";
 import type { FailMode } from "../limiter/failure-policy";
+import { DEFAULT_POOL_SHARDS } from "../limiter/pool-shards";
 import { DEFAULT_BURST_POOL, tierByName } from "../tiers";
 
 /** Validated settings. */
@@ -23,6 +24,8 @@ export interface Settings {
 	configTtlMs: number;
 	/** `POOL_RATE` / `POOL_BURST`: the burst pool. @default 50000 / 50000 */
 	pool: BucketPolicy;
+	/** `POOL_SHARDS`: Durable Objects the burst pool is split into (1–256). @default 8 */
+	poolShards: number;
 	/** `COST_HEADER`: request header declaring a request's cost. @default x-ratelimit-cost */
 	costHeader: string;
 	/** `FAIL_MODE`: what to do when a Durable Object cannot answer: open, closed or local. @default local */
@@ -52,6 +55,7 @@ export type SettingsEnv = Partial<
 		| "CONFIG_TTL_S"
 		| "POOL_RATE"
 		| "POOL_BURST"
+		| "POOL_SHARDS"
 		| "COST_HEADER"
 		| "FAIL_MODE"
 		| "DO_TIMEOUT_MS"
@@ -76,7 +80,7 @@ function positiveNumber(name: string, raw: string | undefined, fallback: number)
 	return value;
 }
 
-function prefixLength(name: string, raw: string | undefined, fallback: number, most: number): number {
+function integerUpTo(name: string, raw: string | undefined, fallback: number, most: number): number {
 	if (raw === undefined || raw === "") return fallback;
 	const value = Number(raw);
 	if (!Number.isInteger(value) || value < 1 || value > most)
@@ -119,14 +123,20 @@ export function parseSettings(env: SettingsEnv): Settings {
 		defaultTier,
 		configTtlMs: positiveNumber("CONFIG_TTL_S", env.CONFIG_TTL_S, 30) * 1000,
 		pool: parsePoolPolicy(env),
+		poolShards: parsePoolShards(env),
 		costHeader,
 		failMode,
 		timeoutMs: positiveNumber("DO_TIMEOUT_MS", env.DO_TIMEOUT_MS, 50),
 		rateLimitHeaders: parseHeaderFlavours(env.RATELIMIT_HEADERS),
-		anonIpv4Prefix: prefixLength("ANON_IPV4_PREFIX", env.ANON_IPV4_PREFIX, 32, 32),
-		anonIpv6Prefix: prefixLength("ANON_IPV6_PREFIX", env.ANON_IPV6_PREFIX, 64, 128),
+		anonIpv4Prefix: integerUpTo("ANON_IPV4_PREFIX", env.ANON_IPV4_PREFIX, 32, 32),
+		anonIpv6Prefix: integerUpTo("ANON_IPV6_PREFIX", env.ANON_IPV6_PREFIX, 64, 128),
 		forwardApiKey: forwardApiKey === "true",
 	};
+}
+
+/** How many shards the burst pool is split into, from `POOL_SHARDS`. */
+export function parsePoolShards(env: SettingsEnv): number {
+	return integerUpTo("POOL_SHARDS", env.POOL_SHARDS, DEFAULT_POOL_SHARDS, 256);
 }
 
 /** The burst pool's rate and burst from `POOL_RATE` / `POOL_BURST`. */

@@ -1,6 +1,6 @@
 /**
- * The lease protocol: what an isolate asks a TenantBucket for, what a
- * TenantBucket asks the BurstPool for, and how big a lease should be.
+ * The lease protocol: what an isolate asks a TenantBucket (or a BurstPool
+ * shard: the same protocol) for, and how big a lease should be.
  *
  * Invariant that makes the global count exact: a token is debited from the
  * grantor when it is leased, and only leased tokens are ever spent. Unspent
@@ -8,7 +8,6 @@
  * spent twice.
  */
 import type { TenantPolicy } from "../tiers";
-import type { BucketPolicy } from "./bucket";
 
 /** Why a request was denied. */
 export type DenyReason = "tenant_rate" | "burst_pool" | "suspended";
@@ -73,8 +72,6 @@ export interface LeaseReply {
 	reason?: DenyReason;
 	/** The policy in force at the bucket (may be newer than the request's). */
 	policy: TenantPolicy;
-	/** On a `burst_pool` denial: the pool's policy, to advertise to the client. */
-	pool?: BucketPolicy;
 	/**
 	 * How long the isolate waits before asking again once this grant is spent, if
 	 * the grant emptied the bucket (see {@link drainedPaceMs}). @default DENY_CACHE_MS
@@ -82,37 +79,14 @@ export interface LeaseReply {
 	paceMs?: number;
 }
 
-/** A TenantBucket's request to the BurstPool. */
-export interface PoolLeaseRequest {
-	key: string;
-	/** The tenant's tier weight, for sharing a contended pool. */
-	weight: number;
-	min: number;
-	want: number;
-	/** Pool tokens handed back (the tenant's reserve, unused). */
-	returned: number;
-	/**
-	 * Pool tokens the tenant still holds, in its reserve and in isolates' leases:
-	 * the pool goes on counting them (up to what it counted for the tenant). @default 0
-	 */
-	held?: number;
-}
-
-/** The BurstPool's answer. */
-export interface PoolLeaseReply {
-	granted: number;
-	/** Of the request's `held`, what the pool still counts for the tenant. @default 0 */
-	held?: number;
-	/** How long the tenant may lease the reserve on to isolates, from when it asked. @default 0 */
-	ttlMs?: number;
-	/** When denied: milliseconds until the pool could grant `min`. */
-	retryAfterMs: number;
-	/** The pool's policy in force. */
-	policy: BucketPolicy;
-}
-
-/** How long an isolate may hold a lease before it must come back: bounds how long a policy change takes to bite. */
-export const LEASE_TTL_MS = 1_000;
+/**
+ * How long an isolate may hold a lease before it must come back: bounds how
+ * long a policy change takes to bite. Two seconds, not one: an isolate that
+ * sees a tenant a few times a second (a big tenant spread over a hundred
+ * locations) spends a small lease before it expires instead of stranding it,
+ * and waits for a round trip half as often.
+ */
+export const LEASE_TTL_MS = 2_000;
 
 /** A lease covers about this much of the isolate's recent traffic. */
 export const LEASE_HORIZON_MS = 100;
@@ -135,22 +109,6 @@ export const LEASE_MAX_BURST_FRACTION = 0.1;
  * stops counting it.
  */
 export const LEASE_GRACE_MS = 1_000;
-
-/** A TenantBucket holds pool tokens for about this much of its recent grant rate. */
-export const POOL_HORIZON_MS = 500;
-
-/** A TenantBucket leases its pool reserve on to isolates for this long after it asked for it… */
-export const POOL_LEASE_TTL_MS = 2_000;
-
-/** A tenant idle this long hands its pool reserve back (before it expires). */
-export const POOL_IDLE_RELEASE_MS = 1_000;
-
-/**
- * …and the pool counts a grant as held for this long: the reserve's lifetime,
- * then the isolate leases made from it at its end, each with the grace that
- * covers clocks running apart.
- */
-export const POOL_HOLD_MS = POOL_LEASE_TTL_MS + LEASE_TTL_MS + 2 * LEASE_GRACE_MS;
 
 /** How long an isolate answers a suspended tenant locally before asking again. */
 export const SUSPENDED_RETRY_MS = 1_000;
@@ -213,4 +171,33 @@ export function leaseSize(ratePerS: number, burst: number, min: number, waiting:
 		: Math.min(LEASE_MIN_BATCH, (ratePerS * LEASE_BATCH_HORIZON_MS) / 1000);
 	const expected = Math.ceil(Math.max(horizon, batch));
 	return Math.max(min, Math.min(cap, Math.max(1, expected, waiting)));
+}
+
+/**
+ * A pool shard's leases last this long, shorter than a tenant's: an isolate
+ * spends its pool lease (all its tenants' traffic) within a fraction of this,
+ * and the tokens of an isolate that died stay counted by the shard only this
+ * long (plus the grace), which matters when hundreds of isolates restart.
+ */
+export const POOL_LEASE_TTL_MS = 1_000;
+
+/** An isolate's pool lease covers about this much of its traffic (all tenants together)… */
+export const POOL_LEASE_HORIZON_MS = 500;
+
+/** …and at least this many tokens: a pool token stranded in a quiet isolate costs the pool next to nothing. */
+export const POOL_LEASE_MIN_BATCH = 8;
+
+/**
+ * How many burst-pool tokens an isolate asks its shard for: about
+ * {@link POOL_LEASE_HORIZON_MS} of its traffic across every tenant, plus what
+ * is waiting; at least {@link POOL_LEASE_MIN_BATCH} and `min`, at most a tenth
+ * of the shard's burst.
+ * @example poolLeaseSize(1_000, 6_250, 1, 0) // 500
+ * @example poolLeaseSize(2, 6_250, 1, 0) // 8
+ * @example poolLeaseSize(100_000, 6_250, 1, 0) // 625
+ */
+export function poolLeaseSize(ratePerS: number, burst: number, min: number, waiting: number): number {
+	const cap = Math.max(1, Math.floor(burst * LEASE_MAX_BURST_FRACTION));
+	const expected = Math.ceil((ratePerS * POOL_LEASE_HORIZON_MS) / 1000);
+	return Math.max(min, Math.min(cap, Math.max(POOL_LEASE_MIN_BATCH, expected, waiting)));
 }

@@ -1,12 +1,14 @@
 /**
- * The isolate-local micro-burst bucket: per tenant, the unspent part of a lease
- * that the tenant's global bucket already granted and debited. Admission is
- * local and synchronous while the lease lasts; when it runs dry, one refill is
- * in flight per tenant and every concurrent request waits on it (the next lease
- * is fetched before this one runs out); after a denial the tenant is answered
- * locally until it may retry; when the bucket fails or misses the deadline, the
- * failure policy answers and a circuit breaker keeps the object from being
- * called per request.
+ * The isolate-local micro-burst buckets: per tenant, the unspent part of a lease
+ * that the tenant's global bucket already granted and debited, and one more for
+ * the whole isolate, leased the same way from a shard of the burst pool. A
+ * request is admitted when both cover it. Admission is local and synchronous
+ * while the leases last; when one runs dry, one refill is in flight per lease
+ * and every concurrent request waits on it (the next lease is fetched before
+ * this one runs out); after a denial the lease is answered locally until it
+ * may retry; when a bucket fails or misses the deadline, the failure policy
+ * answers for it and a circuit breaker keeps the object from being called per
+ * request.
  *
  * No `cloudflare:` imports: the grantor (a TenantBucket stub in production, the
  * real ledger in the simulation) and the clock are injected.
@@ -14,19 +16,20 @@
 import { newerView, type TenantPolicy } from "../tiers";
 import type { BucketPolicy } from "./bucket";
 import { chargeFallback, circuitOpenUntil, type FailMode, fallbackAnswer } from "./failure-policy";
+import { FairShare } from "./fair-share";
 import {
 	DENY_CACHE_MS,
 	type DenyReason,
-	LEASE_TTL_MS,
 	type LeaseReply,
 	type LeaseRequest,
 	leaseSize,
 	MAX_DENY_CACHE_MS,
+	poolLeaseSize,
 	ROOMY_FRACTION,
 	SUSPENDED_RETRY_MS,
 } from "./lease";
 import { currentRate, observe } from "./rate";
-import { type Entry, TenantEntries } from "./tenant-entries";
+import { type Entry, newEntry, TenantEntries } from "./tenant-entries";
 
 /** Asks the global bucket behind `key` for a lease. */
 export type Grantor = (request: LeaseRequest) => Promise<LeaseReply>;
@@ -52,10 +55,24 @@ export type Decision =
 			fallback?: FailMode;
 	  };
 
+/** The burst pool as an isolate sees it: where to lease from, and the policy to start from. */
+export interface PoolOptions {
+	/** Leases burst-pool tokens for this isolate (from its shard). */
+	grantor: Grantor;
+	/** The key the grantor's requests carry (the shard's name). */
+	key: string;
+	/** The shard's rate and burst until its replies say otherwise. */
+	policy: BucketPolicy;
+	/** How many shards the pool is split into (they share its rate and burst equally). @default 1 */
+	shards?: number;
+}
+
 /** Options of {@link LocalLimiter}. */
 export interface LocalLimiterOptions {
 	/** Leases tokens from the tenant's global bucket. */
 	grantor: Grantor;
+	/** The burst pool every admission also needs a token of. @default none: no pool */
+	pool?: PoolOptions;
 	/** Milliseconds since the epoch. @default Date.now */
 	now?: () => number;
 	/** Identifies this isolate to the buckets. @default a random UUID */
@@ -90,8 +107,11 @@ export class LateLeaseError extends Error {
 /** A new lease is fetched in the background once the current one is down to this fraction… */
 export const PREFETCH_FRACTION = 0.25;
 
-/** …or once it ends within this many round trips, so that steady traffic never waits for one. */
+/** …or once it ends within this many round trips, so that steady traffic never waits for one… */
 export const PREFETCH_ROUND_TRIPS = 2;
+
+/** …or once this fraction of its lifetime is over, so that a sparse isolate's next request finds a live lease. */
+export const PREFETCH_LIFETIME_FRACTION = 0.5;
 
 /**
  * A request waits for a lease this many times the isolate's measured round
@@ -100,6 +120,12 @@ export const PREFETCH_ROUND_TRIPS = 2;
  */
 export const DEADLINE_RTT_FACTOR = 3;
 
+/** …but never longer than this: a client waits at most a second for its isolate's objects. */
+export const MAX_DEADLINE_MS = 1_000;
+
+/** An isolate that has measured no round trip yet waits this long: the farthest healthy object's round trip, with room. */
+export const FIRST_DEADLINE_MS = 400;
+
 /** Keeps background work alive past the request that started it (`ExecutionContext.waitUntil`). */
 export type Defer = (work: Promise<unknown>) => void;
 
@@ -107,6 +133,9 @@ export type Defer = (work: Promise<unknown>) => void;
 export class LocalLimiter {
 	readonly #entries: TenantEntries;
 	readonly #grantor: Grantor;
+	/** The isolate's lease of burst-pool tokens (an entry like a tenant's, outside the LRU), if there is a pool. */
+	readonly #pool: { entry: Entry; key: string; grantor: Grantor; shards: number } | undefined;
+	readonly #fair = new FairShare();
 	readonly #now: () => number;
 	readonly #isolateId: string;
 	readonly #failMode: FailMode;
@@ -127,6 +156,13 @@ export class LocalLimiter {
 		this.#timeoutMs = options.timeoutMs ?? 50;
 		this.#breakerMs = options.breakerMs ?? 1_000;
 		this.#wait = options.wait;
+		const pool = options.pool;
+		if (pool) {
+			// Version 0: whatever the shard holds is newer, and its replies bring it here.
+			const policy: TenantPolicy = { tier: "burst_pool", ...pool.policy, weight: 1, version: 0, tiersVersion: 0 };
+			const entry = newEntry(policy, this.#now());
+			this.#pool = { entry, key: pool.key, grantor: pool.grantor, shards: pool.shards ?? 1 };
+		}
 	}
 
 	/** Number of tenants currently remembered, in use or idle. */
@@ -148,7 +184,11 @@ export class LocalLimiter {
 		return this.#decide(key, entry, cost, now, defer) ?? this.#waitAndAdmit(key, entry, cost, defer);
 	}
 
-	/** The decision that needs no lease call, if there is one. */
+	/**
+	 * The decision that needs no lease call, if there is one: both the tenant's
+	 * lease and the pool's cover the request (or a cached denial or the failure
+	 * policy answers for the one that does not).
+	 */
 	#decide(key: string, entry: Entry, cost: number, now: number, defer: Defer | undefined): Decision | undefined {
 		if (entry.policy.suspended) {
 			// Refused here for a while, then the bucket is asked again: re-enabling the tenant must reach this isolate.
@@ -156,60 +196,135 @@ export class LocalLimiter {
 				return this.#refuse(entry, "suspended", SUSPENDED_RETRY_MS);
 			return undefined;
 		}
-		if (entry.tokens >= cost && entry.leaseExpiresAt > now) {
-			// Leased tokens were debited globally: spending them is exact even if a later lease was refused.
-			entry.tokens -= cost;
-			entry.admitted += 1;
-			if (entry.fallbackBucket) entry.fallbackBucket = chargeFallback(entry.fallbackBucket, entry.policy, now, cost);
-			entry.demand = observe(entry.demand, now, cost);
-			if (!entry.refill && entry.denyUntil <= now && this.#endsSoon(entry, now)) {
-				// Errors surface on the next blocking refill; this one only saves a wait.
-				this.#start(key, entry, 1, true, defer).catch(() => {});
-			}
-			return { allowed: true, policy: entry.policy, remaining: this.#remaining(entry) };
-		}
-		if (entry.denyUntil > now && this.#stillDenied(entry, cost, now)) {
+		const tenant = this.#state(entry, cost, now);
+		if (tenant === "wait") return undefined;
+		if (tenant === "denied") {
 			entry.denied += 1;
 			return this.#denied(entry, cost, now);
 		}
-		if (entry.breakerUntil > now) return this.#fallback(entry, cost, now);
-		return undefined;
+		const pool = this.#pool;
+		const poolState = pool ? this.#poolState(entry, pool.entry, cost, now) : "leased";
+		if (typeof poolState === "object") return poolState;
+		if (poolState === "wait") return undefined;
+		let fallback: FailMode | undefined;
+		// The pool's failure policy answers first: a request it refuses must not be charged to the tenant.
+		if (pool && poolState === "failing") {
+			const answer = this.#fallback(pool.entry, cost, now);
+			if (!answer.allowed) {
+				entry.denied += 1;
+				return { ...answer, policy: entry.policy, pool: this.#poolPolicy() };
+			}
+			fallback = answer.fallback;
+		}
+		if (tenant === "failing") {
+			const answer = this.#fallback(entry, cost, now);
+			if (!answer.allowed) return answer;
+			fallback ??= answer.fallback;
+		}
+		if (pool && poolState === "leased") this.#spend(pool.key, pool.entry, cost, now, defer);
+		if (tenant === "leased") this.#spend(key, entry, cost, now, defer);
+		return { allowed: true, policy: entry.policy, remaining: this.#remaining(entry), ...(fallback && { fallback }) };
 	}
 
 	/**
-	 * Waits for the tenant's refill in flight (starting one if none is), then
-	 * decides; at the deadline the failure policy answers instead.
+	 * The pool's side of a request the tenant's side can admit: its lease
+	 * covers it, its failure policy must answer, a call is needed, or a
+	 * `burst_pool` denial (cached from the shard, or this isolate's weighted
+	 * sharing under contention) that charges the tenant nothing.
+	 */
+	#poolState(entry: Entry, pool: Entry, cost: number, now: number): "leased" | "failing" | "wait" | Decision {
+		const state = this.#state(pool, cost, now);
+		if (state === "denied") {
+			this.#fair.contend(now);
+			pool.denied += 1;
+			entry.denied += 1;
+			return { ...this.#denied(pool, cost, now), policy: entry.policy, remaining: this.#remaining(entry) };
+		}
+		// Under contention the isolate's pool tokens go to its tenants in proportion to their weights.
+		if (state === "leased" && !this.#fair.take(entry, entry.policy.weight, cost, now)) {
+			entry.denied += 1;
+			return {
+				allowed: false,
+				policy: entry.policy,
+				remaining: this.#remaining(entry),
+				reason: "burst_pool",
+				retryAfterMs: DENY_CACHE_MS,
+				pool: this.#poolPolicy(),
+			};
+		}
+		return state;
+	}
+
+	/**
+	 * Whether a lease covers `cost` now (`leased`), a cached denial answers
+	 * (`denied`), the failure policy must (`failing`), or a call is needed (`wait`).
+	 */
+	#state(entry: Entry, cost: number, now: number): "leased" | "denied" | "failing" | "wait" {
+		if (entry.tokens >= cost && entry.leaseExpiresAt > now) return "leased";
+		if (entry.denyUntil > now && this.#stillDenied(entry, cost, now)) return "denied";
+		if (entry.breakerUntil > now) return "failing";
+		return "wait";
+	}
+
+	/** Spends leased tokens, fetching the next lease in the background if this one ends soon. */
+	#spend(key: string, entry: Entry, cost: number, now: number, defer: Defer | undefined): void {
+		// Leased tokens were debited globally: spending them is exact even if a later lease was refused.
+		entry.tokens -= cost;
+		entry.admitted += 1;
+		if (entry.fallbackBucket) entry.fallbackBucket = chargeFallback(entry.fallbackBucket, entry.policy, now, cost);
+		entry.demand = observe(entry.demand, now, cost);
+		if (!entry.refill && entry.denyUntil <= now && this.#endsSoon(entry, now)) {
+			// Errors surface on the next blocking refill; this one only saves a wait.
+			this.#start(key, entry, 1, true, defer).catch(() => {});
+		}
+	}
+
+	/**
+	 * Waits for the refills in flight of whichever lease (the tenant's, the
+	 * pool's, or both) cannot answer (starting them if none is), then decides;
+	 * at the deadline the failure policy answers for a lease still missing.
 	 */
 	async #waitAndAdmit(key: string, entry: Entry, cost: number, defer: Defer | undefined): Promise<Decision> {
 		for (;;) {
-			entry.waiting += cost;
+			const now = this.#now();
+			const leases: [string, Entry][] = [];
+			if (entry.policy.suspended || this.#state(entry, cost, now) === "wait") leases.push([key, entry]);
+			const pool = this.#pool;
+			if (pool && this.#state(pool.entry, cost, now) === "wait") leases.push([pool.key, pool.entry]);
 			let timer: ReturnType<typeof setTimeout> | undefined;
+			const refills = leases.map(([leaseKey, leased]) => {
+				leased.waiting += cost;
+				return leased.refill ?? this.#start(leaseKey, leased, cost, false, defer);
+			});
 			try {
-				const refill = entry.refill ?? this.#start(key, entry, cost, false, defer);
 				const deadline =
 					this.#wait?.(this.#deadlineMs()) ??
 					new Promise<void>((resolve) => {
 						timer = setTimeout(resolve, this.#deadlineMs());
 					});
-				const answered = await Promise.race([
-					refill.then(
-						() => true,
-						(error: unknown) => this.#trip(entry, error),
+				const answered = Promise.all(
+					refills.map((refill, i) =>
+						refill.then(
+							() => true,
+							(error: unknown) => this.#trip((leases[i] as [string, Entry])[1], error),
+						),
 					),
-					deadline.then(() => false),
-				]);
-				if (!answered) {
-					const now = this.#now();
-					// Missing the deadline opens the circuit as a failure does, unless a failure already opened it.
-					if (entry.breakerUntil <= now) entry.breakerUntil = circuitOpenUntil(null, now, this.#breakerMs);
-					// A hanging call is abandoned (it may still land its tokens); the next probe makes a new one.
-					if (entry.refill === refill) entry.refill = null;
-					return this.#fallback(entry, cost, now);
+				);
+				if (!(await Promise.race([answered.then(() => true), deadline.then(() => false)]))) {
+					const missed = this.#now();
+					refills.forEach((refill, i) => {
+						const leased = (leases[i] as [string, Entry])[1];
+						// A call still hanging is abandoned (it may still land its tokens); the next probe makes a new one.
+						if (leased.refill !== refill) return;
+						leased.refill = null;
+						// Missing the deadline opens the circuit as a failure does, unless a failure already opened it.
+						if (leased.breakerUntil <= missed) leased.breakerUntil = circuitOpenUntil(null, missed, this.#breakerMs);
+					});
 				}
 			} finally {
 				// A timer left running would hold this request's state until it fires.
 				if (timer !== undefined) clearTimeout(timer);
-				entry.waiting -= cost;
+				for (const [, leased] of leases) leased.waiting -= cost;
 			}
 			const decision = this.#decide(key, entry, cost, this.#now(), defer);
 			if (decision) return decision;
@@ -219,12 +334,22 @@ export class LocalLimiter {
 	/** Whether the lease runs out (of tokens or of time) soon enough that the next one should be fetched now. */
 	#endsSoon(entry: Entry, now: number): boolean {
 		if (entry.tokens <= entry.lastGrant * PREFETCH_FRACTION) return true;
-		return entry.leaseExpiresAt - now <= Math.max(DENY_CACHE_MS, PREFETCH_ROUND_TRIPS * this.#rttMs);
+		// The pool's lease is sized by the isolate's traffic and runs out of tokens, not of time: renewing it early
+		// only adds to what the shard counts as out.
+		const lifetime = entry === this.#pool?.entry ? 0 : PREFETCH_LIFETIME_FRACTION * entry.leaseMs;
+		const soon = Math.max(DENY_CACHE_MS, PREFETCH_ROUND_TRIPS * this.#rttMs, lifetime);
+		return entry.leaseExpiresAt - now <= soon;
 	}
 
-	/** How long a request waits for a lease: the configured deadline, or a few measured round trips. */
+	/**
+	 * How long a request waits for a lease: the configured deadline, or a few
+	 * measured round trips; before the first call answered, {@link FIRST_DEADLINE_MS}
+	 * (a new isolate far from its objects would otherwise miss every first
+	 * deadline and answer by its failure policy).
+	 */
 	#deadlineMs(): number {
-		return Math.min(LEASE_TTL_MS, Math.max(this.#timeoutMs, DEADLINE_RTT_FACTOR * this.#rttMs));
+		if (this.#rttMs === 0) return Math.max(this.#timeoutMs, FIRST_DEADLINE_MS);
+		return Math.min(MAX_DEADLINE_MS, Math.max(this.#timeoutMs, DEADLINE_RTT_FACTOR * this.#rttMs));
 	}
 
 	/** Opens the circuit after a failed call. */
@@ -238,14 +363,15 @@ export class LocalLimiter {
 		entry.fallbacks += 1;
 		// No failure mode admits a tenant known to be suspended, nor a cost its burst can never cover.
 		if (entry.policy.suspended) return this.#refuse(entry, "suspended", SUSPENDED_RETRY_MS, this.#failMode);
-		if (cost > entry.policy.burst) return this.#refuse(entry, "tenant_rate", Number.POSITIVE_INFINITY, this.#failMode);
+		const reason = entry === this.#pool?.entry ? "burst_pool" : "tenant_rate";
+		if (cost > entry.policy.burst) return this.#refuse(entry, reason, Number.POSITIVE_INFINITY, this.#failMode);
 		const mode = this.#failMode;
 		// The isolate-alone bucket starts from what the isolate last knew of the tenant's bucket, not full: what
 		// the tenant spent just before the failure counts against what the isolate admits alone.
 		const start = entry.fallbackBucket ?? { tokens: this.#remaining(entry), updatedAt: now };
 		const { answer, bucket } = fallbackAnswer(mode, entry.policy, start, cost, now, entry.breakerUntil);
 		entry.fallbackBucket = bucket;
-		if (!answer.allowed) return this.#refuse(entry, "tenant_rate", answer.retryAfterMs, mode);
+		if (!answer.allowed) return this.#refuse(entry, reason, answer.retryAfterMs, mode);
 		entry.admitted += 1;
 		// The tenant's bucket is told with the next call and debits them: after the failure they count globally.
 		if (mode === "local") entry.spent += cost;
@@ -276,8 +402,12 @@ export class LocalLimiter {
 	 */
 	async #refill(key: string, entry: Entry, min: number, ahead: boolean): Promise<void> {
 		const now = this.#now();
+		const isPool = entry === this.#pool?.entry;
+		const rate = currentRate(entry.demand, now);
 		const roomy = entry.remoteRemaining >= entry.policy.burst * ROOMY_FRACTION;
-		const want = leaseSize(currentRate(entry.demand, now), entry.policy.burst, min, entry.waiting, roomy);
+		const want = isPool
+			? poolLeaseSize(rate, entry.policy.burst, min, entry.waiting)
+			: leaseSize(rate, entry.policy.burst, min, entry.waiting, roomy);
 		const live = entry.leaseExpiresAt > now;
 		const held = ahead && live ? entry.tokens : 0;
 		// Tokens of an expired lease are void: the bucket has stopped counting them (and refilled instead).
@@ -290,9 +420,10 @@ export class LocalLimiter {
 		entry.spent = 0;
 		this.#leases += 1;
 		const lease = `${this.#isolateId}:${this.#leases}`;
+		const grantor = isPool && this.#pool ? this.#pool.grantor : this.#grantor;
 		let reply: LeaseReply;
 		try {
-			reply = await this.#grantor({
+			reply = await grantor({
 				key,
 				isolate: this.#isolateId,
 				lease,
@@ -323,12 +454,14 @@ export class LocalLimiter {
 		entry.remoteRemaining = reply.remaining;
 		// Of what the isolate holds now, only what the bucket counts under the new lease lives on with it; the
 		// rest keeps its old lifetime if nothing was granted, and is dropped otherwise (never spent uncounted).
+		if (isPool) this.#fair.observeGrant(reply.granted, want, reply.remaining, reply.policy.burst, after);
 		const kept = Math.min(entry.tokens, reply.held ?? 0);
 		if (reply.granted > 0 || kept > 0) {
 			entry.tokens = kept + reply.granted;
 			entry.leaseId = lease;
 			// From when it was asked for: the bucket counts the lease from its grant, which a late reply follows.
 			entry.leaseExpiresAt = now + reply.ttlMs;
+			entry.leaseMs = reply.ttlMs;
 		}
 		if (reply.granted > 0) {
 			entry.lastGrant = reply.granted;
@@ -340,17 +473,18 @@ export class LocalLimiter {
 				// bucket paces its callers instead of asking an empty bucket again, so a tenant over its limit costs
 				// one call per isolate per pace, granted or denied. Refill meanwhile stays in the bucket for the next lease.
 				const pace = Math.max(DENY_CACHE_MS, reply.paceMs ?? 0);
-				this.#remember(entry, after, "tenant_rate", undefined, pace, pace, 1, reply.remaining);
+				this.#remember(entry, after, isPool ? "burst_pool" : "tenant_rate", pace, pace, 1, reply.remaining);
 			}
 		} else {
-			const reason = reply.reason ?? "tenant_rate";
+			// A pool shard is a bucket like a tenant's: its "tenant_rate" is the pool's.
+			const reason = isPool && reply.reason !== "suspended" ? "burst_pool" : (reply.reason ?? "tenant_rate");
 			// Cached for at most MAX_DENY_CACHE_MS, so that a reset or a new policy is heard within a second.
 			const cached = Number.isFinite(reply.retryAfterMs) ? reply.retryAfterMs : MAX_DENY_CACHE_MS;
 			const cacheMs = Math.min(MAX_DENY_CACHE_MS, Math.max(cached, DENY_CACHE_MS));
 			// Only the tenant's bucket measures costs: a cheaper request may fit in it; the pool's or a
 			// suspension's refusal holds for every cost.
-			const deniedCost = reason === "tenant_rate" ? min : 1;
-			this.#remember(entry, after, reason, reply.pool, reply.retryAfterMs, cacheMs, deniedCost, reply.remaining);
+			const deniedCost = reason === "suspended" ? 1 : min;
+			this.#remember(entry, after, reason, reply.retryAfterMs, cacheMs, deniedCost, reply.remaining);
 		}
 	}
 
@@ -359,14 +493,12 @@ export class LocalLimiter {
 		entry: Entry,
 		at: number,
 		reason: DenyReason,
-		pool: BucketPolicy | undefined,
 		retryAfterMs: number,
 		cacheMs: number,
 		deniedCost: number,
 		left: number,
 	): void {
 		entry.reason = reason;
-		entry.pool = pool;
 		entry.retryAt = at + retryAfterMs;
 		entry.denyUntil = at + cacheMs;
 		entry.deniedCost = deniedCost;
@@ -382,6 +514,13 @@ export class LocalLimiter {
 	#stillDenied(entry: Entry, cost: number, now: number): boolean {
 		if (cost >= entry.deniedCost) return true;
 		return cost > entry.deniedLeft + (entry.policy.rate * (now - entry.deniedAt)) / 1000;
+	}
+
+	/** The whole pool's policy, as its shard last said, to advertise on a `burst_pool` denial. */
+	#poolPolicy(): BucketPolicy | undefined {
+		const pool = this.#pool;
+		if (!pool) return undefined;
+		return { rate: pool.entry.policy.rate * pool.shards, burst: pool.entry.policy.burst * pool.shards };
 	}
 
 	/** Best local estimate of the tenant's global remaining tokens. */
@@ -403,7 +542,7 @@ export class LocalLimiter {
 			remaining: 0,
 			reason: entry.reason,
 			retryAfterMs,
-			...(entry.pool && { pool: entry.pool }),
+			...(entry.reason === "burst_pool" && { pool: this.#poolPolicy() }),
 		};
 	}
 }

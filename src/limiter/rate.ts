@@ -34,8 +34,11 @@ export function observe(meter: RateMeter, now: number, amount: number): RateMete
 /**
  * The best current estimate, per second: the smoothed rate, or the current
  * window's pace if that is higher (so a sudden burst is seen within one window).
+ * The pace counts the gaps between what the window saw, not the first arrival:
+ * one request early in a window is no burst (counted, it would read as 16/s and
+ * size a sparse isolate's lease a dozen times too big).
  */
 export function currentRate(meter: RateMeter, now: number): number {
 	const elapsed = Math.max(now - meter.since, RATE_WINDOW_MS / 4);
-	return Math.max(meter.rate, (meter.count * 1000) / elapsed);
+	return Math.max(meter.rate, (Math.max(0, meter.count - 1) * 1000) / elapsed);
 }

@@ -5,7 +5,8 @@
  * Pure; the clock is passed in.
  */
 import { newerView, type TenantPolicy } from "../tiers";
-import type { BucketPolicy, BucketState } from "./bucket";
+import type { BucketState } from "./bucket";
+import type { FairShare } from "./fair-share";
 import type { DenyReason } from "./lease";
 import { newMeter, type RateMeter } from "./rate";
 import { SweepBudget } from "./sweep";
@@ -18,6 +19,8 @@ export interface Entry {
 	/** …of this lease (its id, for handing them back or keeping them), spendable until then. */
 	leaseId: string | undefined;
 	leaseExpiresAt: number;
+	/** How long that lease lasts in all (its grantor's lease lifetime). */
+	leaseMs: number;
 	/** Tokens the global bucket reported left after the last grant. */
 	remoteRemaining: number;
 	/**
@@ -32,7 +35,6 @@ export interface Entry {
 	/** When the denied request could be admitted, as the bucket said. */
 	retryAt: number;
 	reason: DenyReason;
-	pool: BucketPolicy | undefined;
 	demand: RateMeter;
 	/** Cost of requests waiting for the refill in flight. */
 	waiting: number;
@@ -51,6 +53,38 @@ export interface Entry {
 	fallbacks: number;
 	/** Tokens admitted by `FAIL_MODE=local` not yet reported to the bucket, which debits them. */
 	spent: number;
+	/** The tenant's place in the isolate's weighted sharing of a contended pool ({@link FairShare}). */
+	fairTime: number;
+}
+
+/** A fresh entry: no lease, nothing to report. */
+export function newEntry(policy: TenantPolicy, now: number): Entry {
+	return {
+		policy,
+		tokens: 0,
+		leaseId: undefined,
+		leaseExpiresAt: 0,
+		leaseMs: 0,
+		remoteRemaining: policy.burst,
+		denyUntil: 0,
+		deniedCost: 1,
+		deniedLeft: 0,
+		deniedAt: 0,
+		retryAt: 0,
+		reason: "tenant_rate",
+		demand: newMeter(now),
+		waiting: 0,
+		refill: null,
+		admitted: 0,
+		denied: 0,
+		lastUsed: now,
+		lastGrant: 0,
+		breakerUntil: 0,
+		fallbackBucket: null,
+		fallbacks: 0,
+		spent: 0,
+		fairTime: 0,
+	};
 }
 
 /**
@@ -104,31 +138,13 @@ export class TenantEntries {
 			const slot = this.#idle.get(key);
 			if (slot) this.#idle.delete(key);
 			else this.#evictFor(1);
-			entry = {
-				policy,
-				tokens: 0,
-				leaseId: undefined,
-				leaseExpiresAt: 0,
-				remoteRemaining: policy.burst,
-				denyUntil: 0,
-				deniedCost: 1,
-				deniedLeft: 0,
-				deniedAt: 0,
-				retryAt: 0,
-				reason: "tenant_rate",
-				pool: undefined,
-				demand: newMeter(now),
-				waiting: 0,
-				refill: null,
-				admitted: slot?.admitted ?? 0,
-				denied: slot?.denied ?? 0,
-				lastUsed: now,
-				lastGrant: 0,
-				breakerUntil: 0,
-				fallbackBucket: null,
-				fallbacks: slot?.fallbacks ?? 0,
-				spent: slot?.spent ?? 0,
-			};
+			entry = newEntry(policy, now);
+			if (slot) {
+				entry.admitted = slot.admitted;
+				entry.denied = slot.denied;
+				entry.fallbacks = slot.fallbacks;
+				entry.spent = slot.spent;
+			}
 		}
 		this.#entries.set(key, entry);
 		this.#lastKey = key;

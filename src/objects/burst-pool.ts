@@ -1,52 +1,54 @@
 /**
- * BurstPool: the one Durable Object holding the cross-tenant burst pool. Only
- * TenantBuckets call it, and only to lease tokens in bulk. A shell around
- * {@link BurstPoolLedger}.
+ * BurstPool: one shard of the cross-tenant burst pool, a Durable Object per
+ * shard (`POOL_SHARDS`, named by {@link shardName}). Isolates lease pool tokens
+ * from their shard exactly as they lease a tenant's from its TenantBucket: the
+ * shard is a {@link TenantLedger} whose policy is its part of the pool.
  */
 import { DurableObject } from "cloudflare:workers";
-import { parsePoolPolicy } from "../config/settings";
+import { parsePoolPolicy, parsePoolShards } from "../config/settings";
 import type { BucketPolicy } from "../limiter/bucket";
-import { BurstPoolLedger, type BurstPoolLedgerState, newPool } from "../limiter/burst-pool-ledger";
-import type { PoolLeaseReply, PoolLeaseRequest } from "../limiter/lease";
+import { type LeaseReply, type LeaseRequest, POOL_LEASE_TTL_MS } from "../limiter/lease";
+import { BURST_POOL_TIER, shardPolicy } from "../limiter/pool-shards";
+import { TenantLedger, type TenantLedgerState, type TenantSnapshot } from "../limiter/tenant-ledger";
 
-/** Name of the single BurstPool instance. */
-export const BURST_POOL_NAME = "global";
-
-const STATE_KEY = "pool";
+const STATE_KEY = "shard";
+/** The whole pool's policy an operator set (`PUT /_limiter/admin/pool`), until cleared. */
 const CONFIGURED_KEY = "configured";
 
-/** The burst pool, reached with `env.BURST_POOL.getByName(BURST_POOL_NAME)`. */
+/** One shard of the burst pool, reached with `env.BURST_POOL.getByName(shardName(i))`. */
 export class BurstPool extends DurableObject<Env> {
-	readonly #ledger: BurstPoolLedger;
+	readonly #ledger: TenantLedger;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
-		// A policy an operator set stands until they clear it; otherwise the deployed vars rule.
-		const policy = ctx.storage.kv.get<BucketPolicy>(CONFIGURED_KEY) ?? parsePoolPolicy(env);
-		const saved = ctx.storage.kv.get<BurstPoolLedgerState>(STATE_KEY);
-		const now = Date.now();
-		this.#ledger = new BurstPoolLedger(saved ?? newPool(policy, now), {
+		this.#ledger = new TenantLedger(ctx.storage.kv.get<TenantLedgerState>(STATE_KEY), {
 			now: () => Date.now(),
 			save: (state) => ctx.storage.kv.put(STATE_KEY, state),
+			leaseTtlMs: POOL_LEASE_TTL_MS,
 		});
-		if (saved) this.#ledger.configure(policy);
+		// A policy an operator set stands until they clear it; otherwise the deployed vars rule.
+		this.#apply(ctx.storage.kv.get<BucketPolicy>(CONFIGURED_KEY) ?? parsePoolPolicy(env));
 	}
 
-	/** Leases pool tokens to a TenantBucket (and takes back unspent ones). */
-	lease(request: PoolLeaseRequest): PoolLeaseReply {
+	/** Leases pool tokens to an isolate (and takes back unspent ones). */
+	lease(request: LeaseRequest): LeaseReply {
 		return this.#ledger.lease(request);
 	}
 
-	/** The pool's live state. */
-	state(): ReturnType<BurstPoolLedger["snapshot"]> {
-		return this.#ledger.snapshot();
+	/** The shard's live state. */
+	state(): TenantSnapshot {
+		return this.#ledger.snapshot() as TenantSnapshot;
 	}
 
-	/** Sets the pool's rate and burst, overriding POOL_RATE / POOL_BURST until cleared with null. */
-	configure(policy: BucketPolicy | null): ReturnType<BurstPoolLedger["snapshot"]> {
+	/** Sets the whole pool's rate and burst, overriding POOL_RATE / POOL_BURST until cleared with null. */
+	configure(policy: BucketPolicy | null): TenantSnapshot {
 		if (policy) this.ctx.storage.kv.put(CONFIGURED_KEY, policy);
 		else this.ctx.storage.kv.delete(CONFIGURED_KEY);
-		this.#ledger.configure(policy ?? parsePoolPolicy(this.env));
+		this.#apply(policy ?? parsePoolPolicy(this.env));
 		return this.state();
+	}
+
+	#apply(pool: BucketPolicy): void {
+		this.#ledger.configure(shardPolicy(pool, parsePoolShards(this.env), Date.now()), BURST_POOL_TIER);
 	}
 }

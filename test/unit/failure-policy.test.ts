@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { Cluster, FakeClock } from "../../sim/cluster";
 import type { FailMode } from "../../src/limiter/failure-policy";
-import type { LeaseReply, LeaseRequest } from "../../src/limiter/lease";
+import { type LeaseReply, type LeaseRequest, POOL_LEASE_TTL_MS } from "../../src/limiter/lease";
 import { type Decision, LocalLimiter } from "../../src/limiter/local";
+import { BURST_POOL_TIER, shardName, shardPolicy } from "../../src/limiter/pool-shards";
 import { TenantLedger } from "../../src/limiter/tenant-ledger";
-import { policyForTier, type TenantPolicy } from "../../src/tiers";
+import { DEFAULT_BURST_POOL, policyForTier, type TenantPolicy } from "../../src/tiers";
 
 const anonymous = policyForTier("anonymous") as TenantPolicy;
 const starter = policyForTier("starter") as TenantPolicy;
@@ -127,32 +128,117 @@ describe("recovery and accounting", () => {
 	});
 });
 
-describe.each(["open", "closed", "local"] as const)("a failing BurstPool under FAIL_MODE=%s", (mode) => {
-	it("fails the TenantBucket's lease, so the edge's failure policy answers; the tenant is not charged", async () => {
+describe.each(["open", "closed", "local"] as const)("a failing burst-pool shard under FAIL_MODE=%s", (mode) => {
+	it("the failure policy answers for the pool's part; the tenant is charged exactly the tokens it leased", async () => {
 		const clock = new FakeClock();
+		const deadline = manualDeadline();
 		let poolUp = false;
-		const ledger = new TenantLedger(undefined, {
-			now: clock.now,
-			save: () => {},
-			pool: async (request) => {
-				if (!poolUp) throw new Error("pool unavailable");
-				return { granted: request.want, retryAfterMs: 0, policy: { rate: 50_000, burst: 50_000 } };
-			},
-		});
+		const tenantCalls: LeaseRequest[] = [];
+		const poolCalls: LeaseRequest[] = [];
+		let tenantGranted = 0;
+		const ledger = new TenantLedger(undefined, { now: clock.now, save: () => {} });
+		const shard = new TenantLedger(undefined, { now: clock.now, save: () => {}, leaseTtlMs: POOL_LEASE_TTL_MS });
+		shard.configure(shardPolicy(DEFAULT_BURST_POOL, 1, clock.now()), BURST_POOL_TIER);
 		const limiter = new LocalLimiter({
 			now: clock.now,
 			isolateId: "i",
 			failMode: mode,
-			grantor: (request) => ledger.lease(request),
+			wait: deadline.wait,
+			grantor: async (request) => {
+				tenantCalls.push(structuredClone(request));
+				const reply = ledger.lease(request);
+				tenantGranted += reply.granted;
+				return reply;
+			},
+			pool: {
+				key: shardName(0),
+				policy: DEFAULT_BURST_POOL,
+				grantor: async (request) => {
+					poolCalls.push(structuredClone(request));
+					if (!poolUp) throw new Error("pool unavailable");
+					return shard.lease(request);
+				},
+			},
 		});
 		const during = await limiter.admit("t:a", starter, 1);
-		expect(during).toMatchObject({ allowed: mode !== "closed", fallback: mode });
-		expect(ledger.snapshot()?.tokens).toBe(starter.burst);
+		if (mode === "closed") {
+			// Refused as when a tenant's bucket fails under closed (a 503), naming the pool; retried once the circuit probes.
+			expect(during).toMatchObject({
+				allowed: false,
+				reason: "burst_pool",
+				fallback: "closed",
+				pool: DEFAULT_BURST_POOL,
+			});
+			expect(during.allowed === false && during.retryAfterMs).toBe(1_000);
+		} else {
+			expect(during).toMatchObject({ allowed: true, fallback: mode });
+		}
+		// The tenant's lease was granted as usual: its bucket lost what it leased, and not a token more.
+		expect(tenantGranted).toBeGreaterThan(0);
+		expect(ledger.snapshot()?.tokens).toBe(starter.burst - tenantGranted);
+		// The pool is not asked again while its circuit is open; the failure policy keeps answering for it.
+		expect(await limiter.admit("t:a", starter, 1)).toMatchObject({ allowed: mode !== "closed", fallback: mode });
+		expect(poolCalls).toHaveLength(1);
+		expect(ledger.snapshot()?.tokens).toBe(starter.burst - tenantGranted);
 		poolUp = true;
-		clock.advance(1_001);
+		clock.advance(1_000);
 		const after = await limiter.admit("t:a", starter, 1);
 		expect(after.allowed).toBe(true);
 		expect(after.fallback).toBeUndefined();
-		expect(ledger.snapshot()).toMatchObject({ fallbacks: 1 });
+		for (let i = 0; i < 30; i++) await Promise.resolve();
+		// The failure was the pool's: its shard hears of the fallbacks (and, under local, debits what was admitted
+		// without it), while the tenant's bucket never does.
+		const admittedAlone = mode === "closed" ? 0 : 2;
+		expect(poolCalls[1]).toMatchObject({
+			fallbacks: 2,
+			admitted: admittedAlone,
+			denied: 2 - admittedAlone,
+			spent: mode === "local" ? admittedAlone : 0,
+		});
+		const pool = shard.snapshot();
+		expect(pool?.fallbacks).toBe(2);
+		expect((pool?.tokens ?? 0) + (pool?.leasedOut ?? 0)).toBe(
+			DEFAULT_BURST_POOL.burst - (mode === "local" ? admittedAlone : 0),
+		);
+		expect(tenantCalls.every((request) => !request.spent && !request.fallbacks)).toBe(true);
+	});
+});
+
+describe("the tenant's bucket and the pool both failing under FAIL_MODE=local", () => {
+	it("charges the tenant only for what the pool's failure policy admitted", async () => {
+		const clock = new FakeClock();
+		const calls: LeaseRequest[] = [];
+		let up = false;
+		const limiter = new LocalLimiter({
+			now: clock.now,
+			isolateId: "i",
+			failMode: "local",
+			wait: () => new Promise<void>(() => {}),
+			grantor: async (request) => {
+				calls.push(request);
+				if (!up) throw new Error("down");
+				return { granted: 10, ttlMs: 2_000, remaining: 1_000, retryAfterMs: 0, policy: starter };
+			},
+			// An isolate-alone pool bucket of 2 tokens: the third request on is refused for the pool.
+			pool: {
+				key: "shard-0",
+				policy: { rate: 1, burst: 2 },
+				grantor: async () => Promise.reject(new Error("pool down")),
+			},
+		});
+		const answers: Decision[] = [];
+		for (let i = 0; i < 5; i++) answers.push(await limiter.admit("t:a", starter, 1));
+		expect(answers.map((d) => (d.allowed ? "admitted" : d.reason))).toEqual([
+			"admitted",
+			"admitted",
+			"burst_pool",
+			"burst_pool",
+			"burst_pool",
+		]);
+		up = true;
+		clock.advance(1_000);
+		await limiter.admit("t:a", starter, 1);
+		// Before: the tenant's isolate-alone bucket ran first, so all five were reported spent (and admitted).
+		expect(calls.at(-1)).toMatchObject({ admitted: 2, denied: 3, spent: 2 });
 	});
 });

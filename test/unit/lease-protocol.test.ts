@@ -3,15 +3,17 @@ import { Cluster, FakeClock } from "../../sim/cluster";
 import {
 	DENY_CACHE_MS,
 	drainedPaceMs,
+	LEASE_GRACE_MS,
 	LEASE_TTL_MS,
 	type LeaseReply,
 	type LeaseRequest,
 	leaseSize,
 	MAX_DENY_CACHE_MS,
-	POOL_HOLD_MS,
+	POOL_LEASE_TTL_MS,
+	poolLeaseSize,
 } from "../../src/limiter/lease";
 import { type Decision, LocalLimiter } from "../../src/limiter/local";
-import { policyForTier, type TenantPolicy } from "../../src/tiers";
+import { DEFAULT_BURST_POOL, policyForTier, type TenantPolicy } from "../../src/tiers";
 
 const starter = policyForTier("starter") as TenantPolicy;
 const anonymous = policyForTier("anonymous") as TenantPolicy;
@@ -269,15 +271,30 @@ describe("burst pool", () => {
 		expect(admitted(decisions)).toBeLessThanOrEqual(starter.burst);
 	});
 
-	it("a pool denial does not charge the tenant", async () => {
-		const cluster = new Cluster({ pool: { rate: 1, burst: 10 } });
+	it("a pool denial does not charge the tenant: what it leased waits in the isolate for the pool", async () => {
+		// 10 pool tokens, one more every 100 ms: the isolate's shard runs dry long before the tenant's bucket.
+		const pool = { rate: 10, burst: 10 };
+		const cluster = new Cluster({ pool });
 		const isolate = cluster.isolate();
 		const decisions = await Promise.all(Array.from({ length: 30 }, () => isolate.admit("t:a", starter, 1)));
-		expect(admitted(decisions)).toBe(10);
-		expect(decisions.find((d) => !d.allowed)).toMatchObject({ reason: "burst_pool" });
-		const snapshot = cluster.ledger("t:a").snapshot();
-		// 10 tokens went out under the pool's 10; the tenant's bucket lost exactly those.
-		expect(snapshot?.tokens).toBe(1190);
+		expect(admitted(decisions)).toBe(pool.burst);
+		expect(decisions.filter((d) => !d.allowed).every((d) => d.reason === "burst_pool")).toBe(true);
+		const ledger = cluster.ledger("t:a");
+		const before = ledger.snapshot();
+		const tenantCalls = cluster.calls.tenant;
+		// The tenant's bucket was debited for its leases only, which cover more than the pool let through.
+		expect(starter.burst - (before?.tokens ?? 0)).toBeGreaterThan(pool.burst);
+		// More pool denials, answered from the isolate's cache: the tenant's bucket is neither asked nor charged.
+		for (let i = 0; i < 20; i++) {
+			expect(await isolate.admit("t:a", starter, 1)).toMatchObject({ allowed: false, reason: "burst_pool", pool });
+		}
+		await settle();
+		expect(ledger.snapshot()).toEqual(before);
+		expect(cluster.calls.tenant).toBe(tenantCalls);
+		// Once the pool has a token again, the tenant's tokens still in the isolate's lease admit: no call to its bucket.
+		cluster.clock.advance(1_000 / pool.rate);
+		expect(await isolate.admit("t:a", starter, 1)).toMatchObject({ allowed: true });
+		expect(cluster.calls.tenant).toBe(tenantCalls);
 	});
 
 	it("pool tokens held by a tenant are enough: most leases make no pool call", async () => {
@@ -341,22 +358,24 @@ describe("tenant ledger", () => {
 		expect(cluster.ledger("t:a").snapshot()?.policy.tier).toBe("scale");
 	});
 
-	it("gives an idle tenant's pool reserve back", async () => {
+	it("a pool shard counts isolates' pool leases as out until their lifetime and grace are over, as a tenant's bucket does", async () => {
 		const cluster = new Cluster();
-		const isolate = cluster.isolate();
-		await Promise.all(Array.from({ length: 10 }, () => isolate.admit("t:a", starter, 1)));
-		// The lease fetched ahead of time lands too: then the tenant goes idle.
+		const isolates = Array.from({ length: 3 }, (_, i) => cluster.isolate(`i${i}`));
+		for (const isolate of isolates) expect((await isolate.admit("t:a", starter, 1)).allowed).toBe(true);
 		await settle();
-		const ledger = cluster.ledger("t:a");
-		const held = ledger.snapshot()?.poolTokens ?? 0;
-		expect(held).toBeGreaterThan(0);
-		expect(await ledger.releaseIdlePool(1_000)).toBe(1_000);
-		cluster.clock.advance(1_000);
-		expect(await ledger.releaseIdlePool(1_000)).toBeNull();
-		expect(ledger.snapshot()?.poolTokens).toBe(0);
-		// The reserve is back at once; tokens still out in leases once the pool stops counting them.
-		expect(cluster.pool.snapshot().counters.returned).toBe(held);
-		cluster.clock.advance(POOL_HOLD_MS);
-		expect(Math.round(cluster.pool.snapshot().bucket.tokens)).toBe(50_000);
+		// Each isolate's first pool lease: no demand seen yet, one request waiting.
+		const each = poolLeaseSize(0, DEFAULT_BURST_POOL.burst, 1, 1);
+		const out = isolates.length * each;
+		const { burst } = DEFAULT_BURST_POOL;
+		expect(cluster.pool.snapshot()).toMatchObject({ leases: isolates.length, leasedOut: out, tokens: burst - out });
+		// The shard refills meanwhile, but never on top of what is still leased out…
+		cluster.clock.advance(POOL_LEASE_TTL_MS + LEASE_GRACE_MS - 1);
+		expect(cluster.pool.snapshot()).toMatchObject({ leasedOut: out, tokens: burst - out });
+		// …and stops counting the leases once isolates may no longer spend them: their unspent tokens refill in place.
+		cluster.clock.advance(1);
+		expect(cluster.pool.snapshot()).toMatchObject({ leasedOut: 0, tokens: burst });
+		// An isolate whose lease expired leases afresh; the old lease is not counted again.
+		expect((await (isolates[0] as LocalLimiter).admit("t:a", starter, 1)).allowed).toBe(true);
+		expect(cluster.pool.snapshot()).toMatchObject({ leases: isolates.length + 1, leasedOut: each });
 	});
 });

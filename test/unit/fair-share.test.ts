@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { CONTENDED_MS as FAIR_CONTENDED_MS, FairShare, type FairTenant } from "../../src/limiter/fair-share";
+
+describe("FairShare", () => {
+	const tenant = (): FairTenant => ({ fairTime: 0 });
+
+	it("lets everyone take what it needs while the pool is not contended", () => {
+		const share = new FairShare();
+		const a = tenant();
+		for (let i = 0; i < 1_000; i++) expect(share.take(a, 1, 1, i)).toBe(true);
+		expect(a.fairTime).toBe(0);
+	});
+
+	it("under contention, shares one isolate's tokens among backlogged tenants by weight", () => {
+		const share = new FairShare();
+		share.observeGrant(40, 100, 1_000, 1_000, 0);
+		const tenants = [
+			{ state: tenant(), weight: 1, taken: 0 },
+			{ state: tenant(), weight: 2, taken: 0 },
+		];
+		// Both always asking; 300 tokens go to whoever the share lets take one.
+		let given = 0;
+		for (let t = 0; given < 300; t++) {
+			for (const one of tenants) {
+				if (given < 300 && share.take(one.state, one.weight, 1, t / 10)) {
+					one.taken += 1;
+					given += 1;
+				}
+			}
+		}
+		const [light, heavy] = tenants as [(typeof tenants)[0], (typeof tenants)[0]];
+		expect(heavy.taken / light.taken).toBeGreaterThan(1.8);
+		expect(heavy.taken / light.taken).toBeLessThan(2.2);
+	});
+
+	it("forgets contention CONTENDED_MS after the last sign of it", () => {
+		const share = new FairShare();
+		share.contend(0);
+		const a = tenant();
+		share.take(a, 1, 5, 1);
+		expect(a.fairTime).toBe(5);
+		expect(share.take(a, 1, 5, FAIR_CONTENDED_MS)).toBe(true);
+		expect(a.fairTime).toBe(5);
+	});
+});
