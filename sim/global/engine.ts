@@ -9,6 +9,7 @@ import type { BucketPolicy } from "../../src/limiter/bucket";
 import type { FailMode } from "../../src/limiter/failure-policy";
 import { LEASE_TTL_MS } from "../../src/limiter/lease";
 import { type Decision, LocalLimiter } from "../../src/limiter/local";
+import { shardName, shardOf, shardPolicy } from "../../src/limiter/pool-shards";
 import { Metrics } from "./metrics";
 import { Objects } from "./objects";
 import { exponential, stream } from "./prng";
@@ -30,6 +31,7 @@ export interface EngineOptions extends WorkloadOptions {
 	/** Mean isolate lifetime (ms), exponentially distributed. */
 	lifetimeMs: number;
 	pool: BucketPolicy;
+	poolShards: number;
 	timeoutMs: number;
 	failMode: FailMode;
 }
@@ -54,8 +56,22 @@ interface Isolate {
 export async function runEngine(options: EngineOptions): Promise<EngineResult> {
 	const workload = buildWorkload(options);
 	const scheduler = new Scheduler();
-	const metrics = new Metrics(workload, scheduler, options.pool, options.warmupMs, options.durationMs);
-	const objects = new Objects(workload, scheduler, stream(options.seed, "jitter"), options.pool, metrics);
+	const metrics = new Metrics(
+		workload,
+		scheduler,
+		options.pool,
+		options.warmupMs,
+		options.durationMs,
+		options.poolShards,
+	);
+	const objects = new Objects(
+		workload,
+		scheduler,
+		stream(options.seed, "jitter"),
+		options.pool,
+		options.poolShards,
+		metrics,
+	);
 	const perPop = options.isolatesPerPop;
 	let started = 0;
 	let grantorCalls = 0;
@@ -64,13 +80,24 @@ export async function runEngine(options: EngineOptions): Promise<EngineResult> {
 	const newIsolate = (slot: number): Isolate => {
 		const pop = Math.floor(slot / perPop);
 		const rtt = workload.popRttMs[pop] as number;
+		const isolateId = `p${pop}.${slot % perPop}#${started++}`;
+		const shard = shardOf(isolateId, options.poolShards);
 		const limiter = new LocalLimiter({
 			grantor: (request) => {
 				grantorCalls += 1;
 				return objects.leaseTenant(rtt, request);
 			},
+			pool: {
+				key: shardName(shard),
+				grantor: (request) => {
+					grantorCalls += 1;
+					return objects.leasePool(rtt, shard, request);
+				},
+				policy: shardPolicy(options.pool, options.poolShards, 0),
+				shards: options.poolShards,
+			},
 			now: scheduler.now,
-			isolateId: `p${pop}.${slot % perPop}#${started++}`,
+			isolateId,
 			failMode: options.failMode,
 			timeoutMs: options.timeoutMs,
 			wait: scheduler.sleep,

@@ -29,6 +29,8 @@ export class Metrics implements CallObserver {
 	waitedFloor = 0;
 	fallbacks = 0;
 	falseDenials = 0;
+	/** False denials by the reason given (and the failure mode, when it decided). */
+	readonly falseDenialsByReason = new Map<string, number>();
 	tenantCalls = 0;
 	poolCalls = 0;
 	hottestBucketCalls = 0;
@@ -41,8 +43,9 @@ export class Metrics implements CallObserver {
 	readonly tenantExcessLeased: ExcessTable;
 	readonly poolExcess: ExcessTracker;
 	readonly poolExcessLeased: ExcessTracker;
-	/** Pool calls per 1-s window of the run. */
+	/** Pool calls per 1-s window of the run, per shard (shard-major). */
 	readonly poolCallsPerSecond: Float64Array;
+	readonly #seconds: number;
 	readonly #refTokens: Float64Array;
 	readonly #refAt: Float64Array;
 	readonly #bucketWindow: Int32Array;
@@ -57,6 +60,7 @@ export class Metrics implements CallObserver {
 		readonly pool: BucketPolicy,
 		readonly warmupMs: number,
 		durationMs: number,
+		readonly poolShards: number,
 	) {
 		const n = workload.size;
 		this.tenantAdmitted = new Float64Array(n);
@@ -64,7 +68,8 @@ export class Metrics implements CallObserver {
 		this.tenantExcessLeased = new ExcessTable(n);
 		this.poolExcess = new ExcessTracker(pool);
 		this.poolExcessLeased = new ExcessTracker(pool);
-		this.poolCallsPerSecond = new Float64Array(Math.ceil(durationMs / 1000));
+		this.#seconds = Math.ceil(durationMs / 1000);
+		this.poolCallsPerSecond = new Float64Array(this.#seconds * poolShards);
 		this.#refTokens = new Float64Array(n);
 		for (let i = 0; i < n; i++) this.#refTokens[i] = policyOf(workload, i).burst;
 		this.#refAt = new Float64Array(n);
@@ -132,6 +137,8 @@ export class Metrics implements CallObserver {
 			}
 		} else if (after && falseIfDenied) {
 			this.falseDenials += 1;
+			const why = decision.fallback ? `${decision.reason}/${decision.fallback}` : decision.reason;
+			this.falseDenialsByReason.set(why, (this.falseDenialsByReason.get(why) ?? 0) + 1);
 		}
 		if (!after) return;
 		if (decision.fallback) this.fallbacks += 1;
@@ -157,11 +164,11 @@ export class Metrics implements CallObserver {
 		}
 	}
 
-	poolCall(): void {
+	poolCall(shard: number): void {
 		const t = this.scheduler.time;
 		const window = Math.floor(t / 1000);
-		if (window < this.poolCallsPerSecond.length)
-			this.poolCallsPerSecond[window] = (this.poolCallsPerSecond[window] as number) + 1;
+		const slot = shard * this.#seconds + window;
+		if (window < this.#seconds) this.poolCallsPerSecond[slot] = (this.poolCallsPerSecond[slot] as number) + 1;
 		if (t >= this.warmupMs) this.poolCalls += 1;
 	}
 

@@ -1,19 +1,14 @@
 /**
  * The Durable Objects of the global simulation: one TenantBucket (the real
  * TenantLedger) per tenant that ever called, created on its first call, and
- * the BurstPool (the real BurstPoolLedger). Every call takes a round trip: half
- * before the callee runs, half before the reply reaches the caller, with the
- * request and the reply structured-cloned as they would be serialized.
+ * the BurstPool's shards (the real TenantLedger under a shard's policy). Every
+ * call takes a round trip: half before the callee runs, half before the reply
+ * reaches the caller, with the request and the reply structured-cloned as they
+ * would be serialized.
  */
 import type { BucketPolicy } from "../../src/limiter/bucket";
-import { BurstPoolLedger, newPool } from "../../src/limiter/burst-pool-ledger";
-import {
-	type LeaseReply,
-	type LeaseRequest,
-	POOL_IDLE_RELEASE_MS,
-	type PoolLeaseReply,
-	type PoolLeaseRequest,
-} from "../../src/limiter/lease";
+import { type LeaseReply, type LeaseRequest, POOL_LEASE_TTL_MS } from "../../src/limiter/lease";
+import { BURST_POOL_TIER, shardPolicy } from "../../src/limiter/pool-shards";
 import { TenantLedger } from "../../src/limiter/tenant-ledger";
 import type { Random } from "./prng";
 import type { Scheduler } from "./scheduler";
@@ -26,32 +21,33 @@ export const RTT_JITTER = 0.2;
 export interface CallObserver {
 	/** A lease call reached tenant `tenant`'s bucket. */
 	tenantCall(tenant: number): void;
-	/** A call (lease or release) reached the pool. */
-	poolCall(): void;
+	/** A lease call reached pool shard `shard`. */
+	poolCall(shard: number): void;
 }
 
-/** One TenantBucket object. */
-interface Bucket {
-	tenant: number;
-	ledger: TenantLedger;
-	alarmArmed: boolean;
-	alarm: () => void;
-}
-
-/** Every TenantBucket and the pool, reached over simulated round trips. */
+/** Every TenantBucket and the pool's shards, reached over simulated round trips. */
 export class Objects {
-	readonly pool: BurstPoolLedger;
-	readonly #buckets = new Map<string, Bucket>();
+	readonly shards: TenantLedger[];
+	readonly #buckets = new Map<string, { tenant: number; ledger: TenantLedger }>();
 	readonly #index = new Map<string, number>();
 
 	constructor(
 		readonly workload: Workload,
 		readonly scheduler: Scheduler,
 		readonly jitter: Random,
-		poolPolicy: BucketPolicy,
+		pool: BucketPolicy,
+		shards: number,
 		readonly observer: CallObserver,
 	) {
-		this.pool = new BurstPoolLedger(newPool(poolPolicy, scheduler.now()), { now: scheduler.now, save: () => {} });
+		this.shards = Array.from({ length: shards }, () => {
+			const ledger = new TenantLedger(undefined, {
+				now: scheduler.now,
+				save: () => {},
+				leaseTtlMs: POOL_LEASE_TTL_MS,
+			});
+			ledger.configure(shardPolicy(pool, shards, scheduler.now()), BURST_POOL_TIER);
+			return ledger;
+		});
 		for (let i = 0; i < workload.keys.length; i++) this.#index.set(workload.keys[i] as string, i);
 	}
 
@@ -66,54 +62,38 @@ export class Objects {
 	}
 
 	/** An isolate's lease call to the tenant's bucket, from a location `rttMs` away. */
-	async leaseTenant(rttMs: number, request: LeaseRequest): Promise<LeaseReply> {
+	leaseTenant(rttMs: number, request: LeaseRequest): Promise<LeaseReply> {
+		return this.#call(rttMs, request, () => {
+			const bucket = this.#bucket(request.key);
+			this.observer.tenantCall(bucket.tenant);
+			return bucket.ledger;
+		});
+	}
+
+	/** An isolate's lease call to its pool shard, from a location `rttMs` away. */
+	leasePool(rttMs: number, shard: number, request: LeaseRequest): Promise<LeaseReply> {
+		return this.#call(rttMs, request, () => {
+			this.observer.poolCall(shard);
+			return this.shards[shard] as TenantLedger;
+		});
+	}
+
+	async #call(rttMs: number, request: LeaseRequest, reach: () => TenantLedger): Promise<LeaseReply> {
 		const half = this.#rtt(rttMs) / 2;
 		const sent = structuredClone(request);
 		await this.scheduler.sleep(half);
-		const bucket = this.#bucket(sent.key);
-		this.observer.tenantCall(bucket.tenant);
-		const reply = await bucket.ledger.lease(sent);
-		if (!bucket.alarmArmed) {
-			bucket.alarmArmed = true;
-			this.scheduler.at(this.scheduler.time + POOL_IDLE_RELEASE_MS, bucket.alarm);
-		}
-		const answer = structuredClone(reply);
-		await this.scheduler.sleep(half);
-		return answer;
-	}
-
-	/** A TenantBucket's call to the pool, over that bucket's own round trip. */
-	async #leasePool(tenant: number, request: PoolLeaseRequest): Promise<PoolLeaseReply> {
-		const half = this.#rtt(this.workload.poolRttMs[tenant] as number) / 2;
-		const sent = structuredClone(request);
-		await this.scheduler.sleep(half);
-		this.observer.poolCall();
-		const answer = structuredClone(this.pool.lease(sent));
+		const answer = structuredClone(reach().lease(sent));
 		await this.scheduler.sleep(half);
 		return answer;
 	}
 
 	/** The bucket of `key`, created on its first call (an object that never ran holds no state). */
-	#bucket(key: string): Bucket {
+	#bucket(key: string): { tenant: number; ledger: TenantLedger } {
 		const bucket = this.#buckets.get(key);
 		if (bucket) return bucket;
 		const tenant = this.#index.get(key);
 		if (tenant === undefined) throw new Error(`unknown tenant ${key}`);
-		const ledger = new TenantLedger(undefined, {
-			now: this.scheduler.now,
-			pool: (request) => this.#leasePool(tenant, request),
-			save: () => {},
-		});
-		const created: Bucket = { tenant, ledger, alarmArmed: false, alarm: () => {} };
-		// The object's alarm: give an idle tenant's pool reserve back, or look again when it may be idle.
-		created.alarm = () => {
-			created.alarmArmed = false;
-			void ledger.releaseIdlePool(POOL_IDLE_RELEASE_MS).then((again) => {
-				if (again === null || created.alarmArmed) return;
-				created.alarmArmed = true;
-				this.scheduler.at(this.scheduler.time + again, created.alarm);
-			});
-		};
+		const created = { tenant, ledger: new TenantLedger(undefined, { now: this.scheduler.now, save: () => {} }) };
 		this.#buckets.set(key, created);
 		return created;
 	}

@@ -15,6 +15,7 @@ export interface ScenarioReport {
 	tenant_over_admitted: number;
 	pool_over_admitted: number;
 	false_denials_pct: number;
+	false_denials_by_reason_pct: Record<string, number>;
 	under_admission_pct: number;
 	burst_pool_calls_per_s: { mean: number; max: number };
 	hottest_tenant_bucket_calls_per_s: number;
@@ -68,7 +69,13 @@ export function scenarioReport(
 	let ideal = Math.min(m.ideal, Math.floor(options.pool.burst + (options.pool.rate * options.durationMs) / 1000));
 	ideal = Math.max(0, ideal);
 	const idealAfter = Math.min(m.idealAfter, (options.pool.rate * (options.durationMs - options.warmupMs)) / 1000);
-	const windows = Array.from(m.poolCallsPerSecond).slice(Math.ceil(options.warmupMs / 1000));
+	// Per shard: each 1-s window after the warm-up of each BurstPool object.
+	const seconds = m.poolCallsPerSecond.length / options.poolShards;
+	const windows = Array.from({ length: options.poolShards }, (_, shard) =>
+		Array.from(
+			m.poolCallsPerSecond.subarray(shard * seconds + Math.ceil(options.warmupMs / 1000), (shard + 1) * seconds),
+		),
+	).flat();
 	const shares = poolShareErrors(result, options);
 	return {
 		name,
@@ -77,6 +84,9 @@ export function scenarioReport(
 		tenant_over_admitted: round(m.tenantExcess.max()),
 		pool_over_admitted: round(m.poolExcess.worst),
 		false_denials_pct: round(pct(m.falseDenials, m.requests)),
+		false_denials_by_reason_pct: Object.fromEntries(
+			[...m.falseDenialsByReason].map(([reason, count]) => [reason, round(pct(count, m.requests))]),
+		),
 		under_admission_pct: round(pct(idealAfter - m.admittedAfter, idealAfter)),
 		burst_pool_calls_per_s: {
 			mean: round(windows.reduce((a, b) => a + b, 0) / Math.max(1, windows.length), 1),
@@ -100,6 +110,7 @@ export function scenarioReport(
 		ideal_after_warmup: Math.round(idealAfter),
 		hottest_tenant_bucket: m.hottestBucketTenant >= 0 ? result.workload.keys[m.hottestBucketTenant] : null,
 		tenant_buckets: objects.buckets,
+		pool_shards: options.poolShards,
 		isolates_started: result.isolatesStarted,
 		timers_fired: scheduler.fired,
 		microtask_drains: scheduler.drains,

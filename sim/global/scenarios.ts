@@ -4,6 +4,7 @@
  * tenants over their limits, a pool surge, and fast isolate churn.
  */
 import type { FailMode } from "../../src/limiter/failure-policy";
+import { DEFAULT_POOL_SHARDS } from "../../src/limiter/pool-shards";
 import { DEFAULT_BURST_POOL } from "../../src/tiers";
 import type { EngineOptions } from "./engine";
 
@@ -22,6 +23,8 @@ export interface GlobalOptions {
 	churnLifetimeS: number;
 	/** The pool's rate and burst (the surge scenario offers twice the rate). */
 	poolRate: number;
+	/** Shards the pool is split into (`POOL_SHARDS`). */
+	poolShards: number;
 	/** Hot tenants in internet-hot, each at `hotFactor` × its tier's rate from `hotLocations` locations. */
 	hotTenants: number;
 	hotFactor: number;
@@ -45,6 +48,7 @@ export const DEFAULTS: GlobalOptions = {
 	lifetimeS: 60,
 	churnLifetimeS: 5,
 	poolRate: DEFAULT_BURST_POOL.rate,
+	poolShards: DEFAULT_POOL_SHARDS,
 	hotTenants: 50,
 	hotFactor: 3,
 	hotLocations: 50,
@@ -87,6 +91,7 @@ export function scenarioOptions(name: ScenarioName, o: GlobalOptions): EngineOpt
 		warmupMs: o.warmupS * 1000,
 		lifetimeMs: o.lifetimeS * 1000,
 		pool: { rate: o.poolRate, burst: o.poolRate },
+		poolShards: o.poolShards,
 		timeoutMs: o.timeoutMs,
 		failMode: o.failMode,
 		...VARIANTS[name](o),

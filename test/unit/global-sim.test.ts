@@ -89,6 +89,28 @@ describe("global simulation, small", { timeout: 60_000 }, () => {
 		expect(report.pool_share_error_pct).not.toBeNull();
 	});
 
+	// Issue 13's report: with every TenantBucket leasing its own reserve from one pool, 5,000 quiet tenants at 40 %
+	// of the pool's rate were denied `surge_pool` by the thousand, and the pool took a call per active tenant.
+	it("never denies for the pool while it is far under its rate", async () => {
+		const [steady] = await simulateGlobal({ ...small, poolRate: 5_000 }, ["internet-steady"]);
+		const report = steady as ScenarioReport;
+		sane(report);
+		// Before: 57 % of these requests were denied while their tenant and the pool both had room.
+		expect(report.false_denials_pct).toBe(0);
+	});
+
+	it("takes pool calls per isolate, not per tenant", async () => {
+		const options = { ...small, durationS: 6, warmupS: 2, poolShards: 1 };
+		const [few] = await simulateGlobal({ ...options, tenants: 500 }, ["internet-steady"]);
+		const [many] = await simulateGlobal({ ...options, tenants: 20_000 }, ["internet-steady"]);
+		const fewCalls = (few as ScenarioReport).burst_pool_calls_per_s.mean;
+		// Forty times the tenants at the same aggregate rate: about the same pool calls (before: 3.2 × as many).
+		expect((many as ScenarioReport).burst_pool_calls_per_s.mean).toBeLessThan(1.5 * fewCalls);
+		expect(Number((many as ScenarioReport).tenant_buckets)).toBeGreaterThan(
+			5 * Number((few as ScenarioReport).tenant_buckets),
+		);
+	});
+
 	it("is deterministic", async () => {
 		const options = { ...small, durationS: 4, warmupS: 1 };
 		const [a] = await simulateGlobal(options, ["internet-churn"]);
