@@ -23,6 +23,9 @@ export default defineConfig({
 					// The Worker tests read the draft-10 fields, which name the policy; the other flavours and the
 					// default have their own tests (test/worker/headers.test.ts) with env built per test.
 					RATELIMIT_HEADERS: "draft10,legacy",
+					// One shard holding the whole pool: tests run on a frozen clock, so a pool never refills, and
+					// which of eight shards an isolate's random id picks would decide whether its burst fits.
+					POOL_SHARDS: "1",
 				},
 			},
 		}),
