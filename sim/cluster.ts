@@ -5,7 +5,7 @@
  * protocol tests.
  */
 import type { BucketPolicy } from "../src/limiter/bucket";
-import { type LeaseReply, type LeaseRequest, POOL_LEASE_TTL_MS } from "../src/limiter/lease";
+import { type LeaseReply, type LeaseRequest, POOL_LEASE_LIFETIMES } from "../src/limiter/lease";
 import { LocalLimiter } from "../src/limiter/local";
 import { BURST_POOL_TIER, shardName, shardPolicy } from "../src/limiter/pool-shards";
 import { TenantLedger, type TenantLedgerState } from "../src/limiter/tenant-ledger";
@@ -49,7 +49,7 @@ export class Cluster {
 		this.pool = new TenantLedger(undefined, {
 			now: this.clock.now,
 			save: () => {},
-			leaseTtlMs: POOL_LEASE_TTL_MS,
+			lifetimes: POOL_LEASE_LIFETIMES,
 		});
 		this.pool.configure(shardPolicy(options.pool ?? DEFAULT_BURST_POOL, 1, this.clock.now()), BURST_POOL_TIER);
 	}

@@ -7,7 +7,7 @@
  */
 import type { BucketPolicy } from "../../src/limiter/bucket";
 import type { FailMode } from "../../src/limiter/failure-policy";
-import { LEASE_TTL_MS } from "../../src/limiter/lease";
+import { ROOMY_LEASE_TTL_MS } from "../../src/limiter/lease";
 import { type Decision, LocalLimiter } from "../../src/limiter/local";
 import { shardName, shardOf, shardPolicy } from "../../src/limiter/pool-shards";
 import { Metrics } from "./metrics";
@@ -19,9 +19,9 @@ import { buildWorkload, policyOf, type Workload, type WorkloadOptions } from "./
 /**
  * A request is on the floor of waits if no request of its tenant reached its
  * isolate within this long: no limiter that is exact can answer it without a
- * round trip (a lease lasts this long).
+ * round trip (the longest lease lasts this long).
  */
-export const FLOOR_WINDOW_MS = LEASE_TTL_MS;
+export const FLOOR_WINDOW_MS = ROOMY_LEASE_TTL_MS;
 
 /** Everything one scenario run needs. */
 export interface EngineOptions extends WorkloadOptions {

@@ -7,7 +7,7 @@
  * would be serialized.
  */
 import type { BucketPolicy } from "../../src/limiter/bucket";
-import { type LeaseReply, type LeaseRequest, POOL_LEASE_TTL_MS } from "../../src/limiter/lease";
+import { type LeaseReply, type LeaseRequest, POOL_LEASE_LIFETIMES } from "../../src/limiter/lease";
 import { BURST_POOL_TIER, shardPolicy } from "../../src/limiter/pool-shards";
 import { TenantLedger } from "../../src/limiter/tenant-ledger";
 import type { Random } from "./prng";
@@ -43,7 +43,7 @@ export class Objects {
 			const ledger = new TenantLedger(undefined, {
 				now: scheduler.now,
 				save: () => {},
-				leaseTtlMs: POOL_LEASE_TTL_MS,
+				lifetimes: POOL_LEASE_LIFETIMES,
 			});
 			ledger.configure(shardPolicy(pool, shards, scheduler.now()), BURST_POOL_TIER);
 			return ledger;

@@ -80,13 +80,38 @@ export interface LeaseReply {
 }
 
 /**
- * How long an isolate may hold a lease before it must come back: bounds how
- * long a policy change takes to bite. Two seconds, not one: an isolate that
- * sees a tenant a few times a second (a big tenant spread over a hundred
- * locations) spends a small lease before it expires instead of stranding it,
- * and waits for a round trip half as often.
+ * How long an isolate may hold a lease granted near the tenant's limit before
+ * it must come back: bounds how long a policy change takes to bite there. Two
+ * seconds, not one: an isolate that sees a tenant a few times a second (a big
+ * tenant spread over a hundred locations) spends a small lease before it
+ * expires instead of stranding it, and waits for a round trip half as often.
  */
 export const LEASE_TTL_MS = 2_000;
+
+/**
+ * How long a lease lasts when its grant left the bucket at least
+ * {@link ROOMY_FRACTION} full. Far from the limit, what an isolate holds cannot
+ * make another wait or be denied (the long leases together hold at most the
+ * other half of the burst), so it may hold it for longer: most of the world's
+ * isolates see a quiet tenant every few seconds, and with a 2 s lease each of
+ * those requests waited a round trip for a new one. Measured in the global
+ * simulation (docs/scale.md): 8 s cut calls per admitted request from 0.80 to
+ * 0.56 and waits from 27 % to 16 % of requests; 16 s added little and stranded
+ * enough tokens to deny falsely. A policy change reaches a roomy tenant's
+ * isolates within this long.
+ */
+export const ROOMY_LEASE_TTL_MS = 8_000;
+
+/** How long a grantor's leases last: near its limit, and far from it. */
+export interface LeaseLifetimes {
+	/** A grant that left the bucket below {@link ROOMY_FRACTION} of its burst. */
+	tightMs: number;
+	/** A grant that left it at least that full. */
+	roomyMs: number;
+}
+
+/** A TenantBucket's lease lifetimes. */
+export const TENANT_LEASE_LIFETIMES: LeaseLifetimes = { tightMs: LEASE_TTL_MS, roomyMs: ROOMY_LEASE_TTL_MS };
 
 /** A lease covers about this much of the isolate's recent traffic. */
 export const LEASE_HORIZON_MS = 100;
@@ -151,17 +176,18 @@ export const ROOMY_FRACTION = 0.5;
 /** …so a busy isolate of such a tenant batches up to this many tokens… */
 export const ROOMY_MAX_BATCH = 256;
 
-/** …over up to this much of its traffic (under LEASE_TTL_MS, so that the lease is spent before it expires). */
-export const ROOMY_BATCH_HORIZON_MS = 750;
+/** …over up to this much of its traffic (half a roomy lease's life, so that it is spent before it expires). */
+export const ROOMY_BATCH_HORIZON_MS = ROOMY_LEASE_TTL_MS / 2;
 
 /**
  * How many tokens to ask for: about 100 ms of the isolate's recent demand, or a
  * batch of 64 if its traffic would spend that within 500 ms (with `roomy`, far
- * from the tenant's limit: up to 256 over 750 ms), plus what is already waiting;
+ * from the tenant's limit: up to 256 over 4 s), plus what is already waiting;
  * never more than a tenth of the burst, never less than `min`.
  * @example leaseSize(300, 1200, 1, 0) // 64: 300/s spends 64 in about 200 ms
  * @example leaseSize(10, 1200, 1, 0) // 5: a quiet tenant strands no more than a few
- * @example leaseSize(180, 1_000_000, 1, 0, true) // 135: 750 ms of traffic, one call where there were two
+ * @example leaseSize(10, 1200, 1, 0, true) // 40: 4 s of traffic, spent well within a roomy lease's 8 s
+ * @example leaseSize(180, 1_000_000, 1, 0, true) // 256
  */
 export function leaseSize(ratePerS: number, burst: number, min: number, waiting: number, roomy = false): number {
 	const cap = Math.max(1, Math.floor(burst * LEASE_MAX_BURST_FRACTION));
@@ -180,6 +206,9 @@ export function leaseSize(ratePerS: number, burst: number, min: number, waiting:
  * long (plus the grace), which matters when hundreds of isolates restart.
  */
 export const POOL_LEASE_TTL_MS = 1_000;
+
+/** A pool shard's lease lifetimes: short however full the shard, for the reason above. */
+export const POOL_LEASE_LIFETIMES: LeaseLifetimes = { tightMs: POOL_LEASE_TTL_MS, roomyMs: POOL_LEASE_TTL_MS };
 
 /** An isolate's pool lease covers about this much of its traffic (all tenants together)… */
 export const POOL_LEASE_HORIZON_MS = 500;

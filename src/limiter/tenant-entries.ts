@@ -7,7 +7,7 @@
 import { newerView, type TenantPolicy } from "../tiers";
 import type { BucketState } from "./bucket";
 import type { FairShare } from "./fair-share";
-import type { DenyReason } from "./lease";
+import { type DenyReason, ROOMY_LEASE_TTL_MS } from "./lease";
 import { newMeter, type RateMeter } from "./rate";
 import { SweepBudget } from "./sweep";
 
@@ -99,8 +99,8 @@ interface Idle {
 	spent: number;
 }
 
-/** An entry is compacted once idle this long (its lease is over by then). */
-export const IDLE_COMPACT_MS = 5_000;
+/** An entry is compacted once idle this long (its lease, even a long one, is over by then). */
+export const IDLE_COMPACT_MS = ROOMY_LEASE_TTL_MS + 2_000;
 
 /** Every tenant an isolate remembers, in use or idle. */
 export class TenantEntries {

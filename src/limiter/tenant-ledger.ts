@@ -10,10 +10,12 @@ import { type BucketPolicy, type BucketState, credit, fullBucket, msUntil, refil
 import {
 	drainedPaceMs,
 	LEASE_GRACE_MS,
-	LEASE_TTL_MS,
+	type LeaseLifetimes,
 	type LeaseReply,
 	type LeaseRequest,
+	ROOMY_FRACTION,
 	SUSPENDED_RETRY_MS,
+	TENANT_LEASE_LIFETIMES,
 } from "./lease";
 import { newMeter, observe, type RateMeter } from "./rate";
 
@@ -24,10 +26,22 @@ export interface TenantLedgerState {
 	bucket: BucketState;
 	/** Tokens granted to isolates (their recent rate, for an operator). */
 	grants: RateMeter;
-	/** Unexpired leases by lease id: tokens counted as out and until when. */
-	outstanding: Record<string, { granted: number; expiresAt: number }>;
+	/** Unexpired short leases (granted near the limit) by lease id: tokens counted as out and until when. */
+	outstanding: Record<string, Outstanding>;
+	/**
+	 * Unexpired long leases (granted while the bucket was roomy), apart so that
+	 * each record's leases expire in the order they were counted. Missing in
+	 * buckets saved before long leases existed.
+	 */
+	roomyOutstanding?: Record<string, Outstanding>;
 	lastLeaseAt: number;
 	counters: TenantCounters;
+}
+
+/** Tokens counted as leased out under one lease, and until when. */
+export interface Outstanding {
+	granted: number;
+	expiresAt: number;
 }
 
 /** Lifetime counters of a tenant, visible in its state. */
@@ -60,17 +74,22 @@ export interface TenantLedgerDeps {
 	now(): number;
 	/** Persists the state; called before any reply that depends on it leaves. */
 	save(state: TenantLedgerState): void;
-	/** How long a lease lasts. @default LEASE_TTL_MS */
-	leaseTtlMs?: number;
+	/** How long leases last, near the limit and far from it. @default TENANT_LEASE_LIFETIMES */
+	lifetimes?: LeaseLifetimes;
 }
 
 /** An isolate counts as one of the tenant's callers for this long after its last call. */
 export const CALLER_ACTIVE_MS = 1_000;
 
+/** Every lease the bucket counts, short and long. */
+function leases(state: TenantLedgerState): Outstanding[] {
+	return [...Object.values(state.outstanding), ...Object.values(state.roomyOutstanding ?? {})];
+}
+
 /** Tokens in leases the bucket still counts as out. */
 function reserved(state: TenantLedgerState, now: number): number {
 	let total = 0;
-	for (const lease of Object.values(state.outstanding)) if (lease.expiresAt > now) total += lease.granted;
+	for (const lease of leases(state)) if (lease.expiresAt > now) total += lease.granted;
 	return total;
 }
 
@@ -93,7 +112,7 @@ export class TenantLedger {
 	/** Isolates that called lately, with when (memory only: after eviction pacing starts from one isolate). */
 	readonly #callers = new Map<string, number>();
 	readonly #deps: TenantLedgerDeps;
-	readonly #ttlMs: number;
+	readonly #lifetimes: LeaseLifetimes;
 	/**
 	 * Tokens in `outstanding`, kept as leases come and go: a pool shard has a
 	 * lease out per busy isolate, hundreds, and summing them on every call
@@ -104,8 +123,8 @@ export class TenantLedger {
 	constructor(state: TenantLedgerState | undefined, deps: TenantLedgerDeps) {
 		this.#state = state;
 		this.#deps = deps;
-		this.#ttlMs = deps.leaseTtlMs ?? LEASE_TTL_MS;
-		for (const lease of Object.values(state?.outstanding ?? {})) this.#out += lease.granted;
+		this.#lifetimes = deps.lifetimes ?? TENANT_LEASE_LIFETIMES;
+		if (state) for (const lease of leases(state)) this.#out += lease.granted;
 	}
 
 	/** Grants up to `want` tokens (at least `min`), or says why not. */
@@ -182,7 +201,7 @@ export class TenantLedger {
 		// in their place, and counting them again would mint tokens.
 		const previous = request.previous === undefined ? undefined : this.#drop(state, request.previous, now);
 		const held = Math.min(request.held ?? 0, previous?.granted ?? 0);
-		if (held > 0) this.#count(state, request.lease, held, now);
+		if (held > 0) this.#count(state, request.lease, held, now, this.#lifetimes.tightMs);
 		const returned = Math.min(request.returned, (previous?.granted ?? 0) - held);
 		if (returned > 0) state.bucket = credit(state.bucket, capacity(state.policy, this.#out), now, returned);
 		// What the isolate admitted alone while this bucket could not answer is spent too.
@@ -227,12 +246,16 @@ export class TenantLedger {
 		state.bucket = { tokens: state.bucket.tokens - granted, updatedAt: state.bucket.updatedAt };
 		state.grants = observe(state.grants, now, granted);
 		state.counters.leases += 1;
-		this.#count(state, request.lease, granted + held, now);
+		// Long only while what stays in the bucket is half the burst or more: the long leases out then hold at
+		// most the other half, and a tenant that nears its limit is back on short leases within one of them.
+		const roomy = state.bucket.tokens >= state.policy.burst * ROOMY_FRACTION;
+		const ttlMs = roomy ? this.#lifetimes.roomyMs : this.#lifetimes.tightMs;
+		this.#count(state, request.lease, granted + held, now, ttlMs);
 		this.#deps.save(state);
 		return {
 			granted,
 			held,
-			ttlMs: this.#ttlMs,
+			ttlMs,
 			remaining: Math.max(0, Math.floor(state.bucket.tokens)),
 			retryAfterMs: 0,
 			policy: state.policy,
@@ -246,7 +269,7 @@ export class TenantLedger {
 		return {
 			granted: 0,
 			held,
-			ttlMs: held > 0 ? this.#ttlMs : 0,
+			ttlMs: held > 0 ? this.#lifetimes.tightMs : 0,
 			remaining: Math.max(0, Math.floor(state.bucket.tokens)),
 			retryAfterMs: Math.max(1, retryAfterMs),
 			reason,
@@ -260,28 +283,33 @@ export class TenantLedger {
 	 * on top of a bucket that refilled meanwhile. Expired leases are forgotten.
 	 */
 	#settle(state: TenantLedgerState, now: number): void {
-		// Every lease of this ledger lives as long, so they expire in the order they were counted (a key's
+		// The leases of one record all live as long, so they expire in the order they were counted (a key's
 		// insertion order): drop them from the front. One a clock jump left behind a later one goes when it
 		// reaches the front; until then it only counts as out a little longer, which never over-admits.
-		for (const id in state.outstanding) {
-			if ((state.outstanding[id] as { expiresAt: number }).expiresAt > now) break;
-			this.#drop(state, id, now);
-		}
+		for (const record of [state.outstanding, state.roomyOutstanding ?? {}])
+			for (const id in record) {
+				if ((record[id] as Outstanding).expiresAt > now) break;
+				this.#drop(state, id, now);
+			}
 		state.bucket = refill(state.bucket, capacity(state.policy, this.#out), now);
 	}
 
-	/** Counts `granted` tokens out under lease `id` until its lifetime and grace are over. */
-	#count(state: TenantLedgerState, id: string, granted: number, now: number): void {
+	/** Counts `granted` tokens out under lease `id` until its lifetime `ttlMs` and the grace are over. */
+	#count(state: TenantLedgerState, id: string, granted: number, now: number, ttlMs: number): void {
 		this.#drop(state, id, now);
-		state.outstanding[id] = { granted, expiresAt: now + this.#ttlMs + LEASE_GRACE_MS };
+		if (ttlMs !== this.#lifetimes.tightMs && !state.roomyOutstanding) state.roomyOutstanding = {};
+		const record =
+			ttlMs === this.#lifetimes.tightMs ? state.outstanding : (state.roomyOutstanding as Record<string, Outstanding>);
+		record[id] = { granted, expiresAt: now + ttlMs + LEASE_GRACE_MS };
 		this.#out += granted;
 	}
 
 	/** Stops counting lease `id`; returns it if it was still live (an expired one has nothing to give back). */
-	#drop(state: TenantLedgerState, id: string, now: number): { granted: number; expiresAt: number } | undefined {
-		const lease = state.outstanding[id];
-		if (!lease) return undefined;
-		delete state.outstanding[id];
+	#drop(state: TenantLedgerState, id: string, now: number): Outstanding | undefined {
+		const record = id in state.outstanding ? state.outstanding : state.roomyOutstanding;
+		const lease = record?.[id];
+		if (!record || !lease) return undefined;
+		delete record[id];
 		this.#out -= lease.granted;
 		return lease.expiresAt > now ? lease : undefined;
 	}

@@ -7,7 +7,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { parsePoolPolicy, parsePoolShards } from "../config/settings";
 import type { BucketPolicy } from "../limiter/bucket";
-import { type LeaseReply, type LeaseRequest, POOL_LEASE_TTL_MS } from "../limiter/lease";
+import { type LeaseReply, type LeaseRequest, POOL_LEASE_LIFETIMES } from "../limiter/lease";
 import { BURST_POOL_TIER, shardPolicy } from "../limiter/pool-shards";
 import { TenantLedger, type TenantLedgerState, type TenantSnapshot } from "../limiter/tenant-ledger";
 
@@ -24,7 +24,7 @@ export class BurstPool extends DurableObject<Env> {
 		this.#ledger = new TenantLedger(ctx.storage.kv.get<TenantLedgerState>(STATE_KEY), {
 			now: () => Date.now(),
 			save: (state) => ctx.storage.kv.put(STATE_KEY, state),
-			leaseTtlMs: POOL_LEASE_TTL_MS,
+			lifetimes: POOL_LEASE_LIFETIMES,
 		});
 		// A policy an operator set stands until they clear it; otherwise the deployed vars rule.
 		this.#apply(ctx.storage.kv.get<BucketPolicy>(CONFIGURED_KEY) ?? parsePoolPolicy(env));

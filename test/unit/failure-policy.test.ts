@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Cluster, FakeClock } from "../../sim/cluster";
 import type { FailMode } from "../../src/limiter/failure-policy";
-import { type LeaseReply, type LeaseRequest, POOL_LEASE_TTL_MS } from "../../src/limiter/lease";
+import { type LeaseReply, type LeaseRequest, POOL_LEASE_LIFETIMES } from "../../src/limiter/lease";
 import { type Decision, LocalLimiter } from "../../src/limiter/local";
 import { BURST_POOL_TIER, shardName, shardPolicy } from "../../src/limiter/pool-shards";
 import { TenantLedger } from "../../src/limiter/tenant-ledger";
@@ -137,7 +137,7 @@ describe.each(["open", "closed", "local"] as const)("a failing burst-pool shard 
 		const poolCalls: LeaseRequest[] = [];
 		let tenantGranted = 0;
 		const ledger = new TenantLedger(undefined, { now: clock.now, save: () => {} });
-		const shard = new TenantLedger(undefined, { now: clock.now, save: () => {}, leaseTtlMs: POOL_LEASE_TTL_MS });
+		const shard = new TenantLedger(undefined, { now: clock.now, save: () => {}, lifetimes: POOL_LEASE_LIFETIMES });
 		shard.configure(shardPolicy(DEFAULT_BURST_POOL, 1, clock.now()), BURST_POOL_TIER);
 		const limiter = new LocalLimiter({
 			now: clock.now,

@@ -14,7 +14,9 @@ import {
 	LEASE_TTL_MS,
 	type LeaseReply,
 	type LeaseRequest,
+	POOL_LEASE_LIFETIMES,
 	POOL_LEASE_TTL_MS,
+	ROOMY_LEASE_TTL_MS,
 } from "../../src/limiter/lease";
 import { type Decision, type Grantor, LocalLimiter, type PoolOptions } from "../../src/limiter/local";
 import { BURST_POOL_TIER, shardName, shardPolicy } from "../../src/limiter/pool-shards";
@@ -29,7 +31,7 @@ const never = (): Promise<void> => new Promise<void>(() => {});
 
 /** A burst-pool shard (the whole pool: one shard) on `clock`, as a BurstPool object holds it. */
 function shardOn(clock: FakeClock, pool: BucketPolicy): TenantLedger {
-	const ledger = new TenantLedger(undefined, { now: clock.now, save: () => {}, leaseTtlMs: POOL_LEASE_TTL_MS });
+	const ledger = new TenantLedger(undefined, { now: clock.now, save: () => {}, lifetimes: POOL_LEASE_LIFETIMES });
 	ledger.configure(shardPolicy(pool, 1, clock.now()), BURST_POOL_TIER);
 	return ledger;
 }
@@ -50,7 +52,8 @@ const levels: Level[] = [
 		name: "a tenant's bucket",
 		key: "t:a",
 		policy: starter,
-		ttlMs: LEASE_TTL_MS,
+		// The first grants here leave the bucket roomy: they are long leases.
+		ttlMs: ROOMY_LEASE_TTL_MS,
 		ledger: (clock) => new TenantLedger(undefined, { now: clock.now, save: () => {} }),
 	},
 	{
@@ -296,7 +299,7 @@ describe("the isolate", () => {
 		const clock = new FakeClock();
 		const ledger = new TenantLedger(undefined, { now: clock.now, save: () => {} });
 		let late = true;
-		// The first reply reaches the isolate half a second after its lease's lifetime.
+		// The first reply (a long lease: the bucket is roomy) reaches the isolate half a second after its lifetime.
 		const isolate = new LocalLimiter({
 			now: clock.now,
 			isolateId: "A",
@@ -305,7 +308,7 @@ describe("the isolate", () => {
 			wait: never,
 			grantor: async (request) => {
 				const granted = ledger.lease(request);
-				if (late) clock.advance(LEASE_TTL_MS + 500);
+				if (late) clock.advance(ROOMY_LEASE_TTL_MS + 500);
 				late = false;
 				return granted;
 			},

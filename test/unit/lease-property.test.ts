@@ -16,7 +16,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { BucketPolicy } from "../../src/limiter/bucket";
-import { type LeaseReply, type LeaseRequest, POOL_LEASE_TTL_MS } from "../../src/limiter/lease";
+import { type LeaseReply, type LeaseRequest, POOL_LEASE_LIFETIMES } from "../../src/limiter/lease";
 import { type Decision, type Grantor, LocalLimiter } from "../../src/limiter/local";
 import { BURST_POOL_TIER, shardName, shardOf, shardPolicy } from "../../src/limiter/pool-shards";
 import { TenantLedger, type TenantLedgerState } from "../../src/limiter/tenant-ledger";
@@ -210,7 +210,7 @@ async function play({
 				now: world.now,
 				save: (next) => saved.set(key, structuredClone(next)),
 				// A shard as the BurstPool object holds it: shorter leases.
-				...(isShard(key) && { leaseTtlMs: POOL_LEASE_TTL_MS }),
+				...(isShard(key) && { lifetimes: POOL_LEASE_LIFETIMES }),
 			});
 			ledgers.set(key, found);
 		}

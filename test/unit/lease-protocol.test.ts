@@ -11,8 +11,10 @@ import {
 	MAX_DENY_CACHE_MS,
 	POOL_LEASE_TTL_MS,
 	poolLeaseSize,
+	ROOMY_LEASE_TTL_MS,
 } from "../../src/limiter/lease";
 import { type Decision, LocalLimiter } from "../../src/limiter/local";
+import { TenantLedger } from "../../src/limiter/tenant-ledger";
 import { DEFAULT_BURST_POOL, policyForTier, type TenantPolicy } from "../../src/tiers";
 
 const starter = policyForTier("starter") as TenantPolicy;
@@ -39,10 +41,10 @@ describe("leaseSize", () => {
 		{ rate: 0, burst: 1200, min: 200, waiting: 0, size: 200 },
 		{ rate: 0, burst: 5, min: 1, waiting: 3, size: 1 },
 		{ rate: 180, burst: 1_000_000, min: 1, waiting: 0, size: 64 },
-		{ rate: 180, burst: 1_000_000, min: 1, waiting: 0, roomy: true, size: 135 },
+		{ rate: 180, burst: 1_000_000, min: 1, waiting: 0, roomy: true, size: 256 },
 		{ rate: 1000, burst: 1_000_000, min: 1, waiting: 0, roomy: true, size: 256 },
 		{ rate: 300, burst: 1200, min: 1, waiting: 0, roomy: true, size: 120 },
-		{ rate: 10, burst: 1200, min: 1, waiting: 0, roomy: true, size: 8 },
+		{ rate: 10, burst: 1200, min: 1, waiting: 0, roomy: true, size: 40 },
 	])(
 		"$rate/s burst $burst min $min waiting $waiting roomy $roomy → $size",
 		({ rate, burst, min, waiting, roomy, size }) => {
@@ -126,13 +128,17 @@ describe("one isolate against the real ledgers", () => {
 		expect(await isolate.admit("t:a", starter, 1201)).toMatchObject({ allowed: true });
 	});
 
-	it("leases expire: tokens are not spent after the lease's TTL", async () => {
+	it.each([
+		{ when: "roomy (a grant that leaves the bucket half full or more)", first: 1, ttlMs: ROOMY_LEASE_TTL_MS },
+		{ when: "near the limit", first: 700, ttlMs: LEASE_TTL_MS },
+	])("leases expire: tokens are not spent after the lease's lifetime, $when", async ({ first, ttlMs }) => {
 		const cluster = new Cluster();
 		const isolate = cluster.isolate();
+		await isolate.admit("t:a", starter, first);
 		await Promise.all(Array.from({ length: 20 }, () => isolate.admit("t:a", starter, 1)));
 		await settle();
 		const calls = cluster.calls.tenant;
-		cluster.clock.advance(LEASE_TTL_MS);
+		cluster.clock.advance(ttlMs);
 		await isolate.admit("t:a", starter, 1);
 		expect(cluster.calls.tenant).toBe(calls + 1);
 	});
@@ -297,18 +303,47 @@ describe("burst pool", () => {
 		expect(cluster.calls.tenant).toBe(tenantCalls);
 	});
 
-	it("pool tokens held by a tenant are enough: most leases make no pool call", async () => {
+	it("one pool lease serves all of an isolate's tenants: the pool is asked less than their buckets", async () => {
 		const cluster = new Cluster();
 		const isolate = cluster.isolate();
-		for (let tick = 0; tick < 100; tick++) {
-			await Promise.all(Array.from({ length: 3 }, () => isolate.admit("t:a", starter, 1)));
+		const tenants = ["t:a", "t:b", "t:c", "t:d"];
+		for (let tick = 0; tick < 200; tick++) {
+			await Promise.all(tenants.map((tenant) => isolate.admit(tenant, starter, 1)));
 			cluster.clock.advance(10);
 		}
-		expect(cluster.calls.pool).toBeLessThan(cluster.calls.tenant);
+		expect(cluster.calls.pool).toBeLessThan(cluster.calls.tenant / 2);
 	});
 });
 
 describe("tenant ledger", () => {
+	it("a grant that leaves the bucket half full or more is a long lease, one that leaves less a short one", () => {
+		const clock = new FakeClock();
+		const ledger = new TenantLedger(undefined, { now: clock.now, save: () => {} });
+		const ask = (lease: string, want: number) => ({
+			key: "t:a",
+			isolate: lease,
+			lease,
+			policy: starter,
+			min: 1,
+			want,
+			returned: 0,
+			admitted: 0,
+			denied: 0,
+		});
+		// 1,200 − 500 leaves 700, over half of the burst; − 200 more leaves 500, under it.
+		expect(ledger.lease(ask("long", 500))).toMatchObject({ granted: 500, ttlMs: ROOMY_LEASE_TTL_MS });
+		expect(ledger.lease(ask("short", 200))).toMatchObject({ granted: 200, ttlMs: LEASE_TTL_MS });
+		// Each is counted as out for its own lifetime and the grace.
+		clock.advance(LEASE_TTL_MS + LEASE_GRACE_MS - 1);
+		expect(ledger.snapshot()?.leasedOut).toBe(700);
+		clock.advance(1);
+		expect(ledger.snapshot()?.leasedOut).toBe(500);
+		clock.advance(ROOMY_LEASE_TTL_MS - LEASE_TTL_MS - 1);
+		expect(ledger.snapshot()?.leasedOut).toBe(500);
+		clock.advance(1);
+		expect(ledger.snapshot()?.leasedOut).toBe(0);
+	});
+
 	it("an empty bucket paces its callers by how many isolates asked within the last second", async () => {
 		const cluster = new Cluster();
 		const ledger = cluster.ledger("t:a");
