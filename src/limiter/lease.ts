@@ -152,18 +152,29 @@ export const MAX_DENY_CACHE_MS = 1_000;
 export const DRAINED_CALLS_PER_S = 10;
 
 /**
+ * A drained bucket's callers wait at most this fraction of the time it takes
+ * to refill its whole burst: a bucket that refills in a second (a pool shard)
+ * must not leave its refill unclaimed for a second, which under-admits.
+ */
+export const PACE_FILL_FRACTION = 0.25;
+
+/**
  * How long each isolate of a tenant whose bucket is empty waits between calls,
  * given how many isolates are asking: one isolate every DENY_CACHE_MS, several
  * proportionally longer, so that a flood spread over many isolates costs its
  * Durable Object about DRAINED_CALLS_PER_S calls a second instead of ten per
- * isolate. Waiting loses nothing: the refill stays in the bucket for the next grant.
+ * isolate; at most MAX_DENY_CACHE_MS, and at most {@link PACE_FILL_FRACTION} of
+ * the bucket's refill time when its `policy` is given. Waiting loses nothing
+ * as long as the bucket cannot fill up meanwhile: the refill stays for the next grant.
  * @example drainedPaceMs(1) // 100
  * @example drainedPaceMs(4) // 400
  * @example drainedPaceMs(50) // 1000: no isolate waits longer than MAX_DENY_CACHE_MS
+ * @example drainedPaceMs(50, { rate: 6_250, burst: 6_250 }) // 250: a quarter of the second it takes to refill
  */
-export function drainedPaceMs(activeIsolates: number): number {
+export function drainedPaceMs(activeIsolates: number, policy?: { rate: number; burst: number }): number {
 	const spread = (Math.max(1, activeIsolates) * 1000) / DRAINED_CALLS_PER_S;
-	return Math.min(MAX_DENY_CACHE_MS, Math.max(DENY_CACHE_MS, spread));
+	const fill = policy && policy.rate > 0 ? (PACE_FILL_FRACTION * policy.burst * 1000) / policy.rate : Infinity;
+	return Math.max(DENY_CACHE_MS, Math.min(MAX_DENY_CACHE_MS, fill, spread));
 }
 
 /**

@@ -135,7 +135,7 @@ export class TenantLedger {
 		const { policy } = state;
 		const whole = Math.floor(state.bucket.tokens);
 		if (request.min > policy.burst || whole < request.min) {
-			const retryAfterMs = Math.max(msUntil(state.bucket, policy, request.min), this.#paceMs());
+			const retryAfterMs = Math.max(msUntil(state.bucket, policy, request.min), this.#paceMs(policy));
 			return this.#deny(state, held, "tenant_rate", retryAfterMs);
 		}
 		return this.#grant(state, request, held, Math.min(Math.max(request.want, request.min), whole), now);
@@ -224,8 +224,8 @@ export class TenantLedger {
 	}
 
 	/** How long a drained tenant's isolates wait between calls, given how many called in the last second. */
-	#paceMs(): number {
-		return drainedPaceMs(this.#callers.size);
+	#paceMs(policy: TenantPolicy): number {
+		return drainedPaceMs(this.#callers.size, policy);
 	}
 
 	#fresh(key: string, policy: TenantPolicy, now: number): TenantLedgerState {
@@ -259,7 +259,7 @@ export class TenantLedger {
 			remaining: Math.max(0, Math.floor(state.bucket.tokens)),
 			retryAfterMs: 0,
 			policy: state.policy,
-			paceMs: this.#paceMs(),
+			paceMs: this.#paceMs(state.policy),
 		};
 	}
 

@@ -9,11 +9,13 @@ import {
 	type LeaseRequest,
 	leaseSize,
 	MAX_DENY_CACHE_MS,
+	POOL_LEASE_LIFETIMES,
 	POOL_LEASE_TTL_MS,
 	poolLeaseSize,
 	ROOMY_LEASE_TTL_MS,
 } from "../../src/limiter/lease";
 import { type Decision, LocalLimiter } from "../../src/limiter/local";
+import { BURST_POOL_TIER, shardName, shardPolicy } from "../../src/limiter/pool-shards";
 import { TenantLedger } from "../../src/limiter/tenant-ledger";
 import { DEFAULT_BURST_POOL, policyForTier, type TenantPolicy } from "../../src/tiers";
 
@@ -55,13 +57,20 @@ describe("leaseSize", () => {
 
 describe("drainedPaceMs", () => {
 	it.each([
-		{ isolates: 0, pace: DENY_CACHE_MS },
-		{ isolates: 1, pace: DENY_CACHE_MS },
-		{ isolates: 4, pace: 400 },
-		{ isolates: 8, pace: 800 },
-		{ isolates: 50, pace: MAX_DENY_CACHE_MS },
-	])("$isolates isolates → $pace ms", ({ isolates, pace }) => {
-		expect(drainedPaceMs(isolates)).toBe(pace);
+		{ isolates: 0, policy: undefined, pace: DENY_CACHE_MS },
+		{ isolates: 1, policy: undefined, pace: DENY_CACHE_MS },
+		{ isolates: 4, policy: undefined, pace: 400 },
+		{ isolates: 8, policy: undefined, pace: 800 },
+		{ isolates: 50, policy: undefined, pace: MAX_DENY_CACHE_MS },
+		// Starter refills in 4 s: a quarter of that is the longest pace anyway.
+		{ isolates: 50, policy: { rate: 300, burst: 1_200 }, pace: MAX_DENY_CACHE_MS },
+		// A pool shard refills in 1 s: its callers wait a quarter of that, not a whole second.
+		{ isolates: 50, policy: { rate: 6_250, burst: 6_250 }, pace: 250 },
+		{ isolates: 8, policy: { rate: 100, burst: 200 }, pace: 500 },
+		{ isolates: 4, policy: { rate: 1_000, burst: 200 }, pace: DENY_CACHE_MS },
+		{ isolates: 8, policy: { rate: 0, burst: 200 }, pace: 800 },
+	])("$isolates isolates, policy $policy → $pace ms", ({ isolates, policy, pace }) => {
+		expect(drainedPaceMs(isolates, policy)).toBe(pace);
 	});
 });
 
@@ -342,6 +351,28 @@ describe("tenant ledger", () => {
 		expect(ledger.snapshot()?.leasedOut).toBe(500);
 		clock.advance(1);
 		expect(ledger.snapshot()?.leasedOut).toBe(0);
+	});
+
+	it("a drained pool shard paces its many callers by a quarter of its refill time, 250 ms, not a second", () => {
+		const clock = new FakeClock();
+		const shard = new TenantLedger(undefined, { now: clock.now, save: () => {}, lifetimes: POOL_LEASE_LIFETIMES });
+		// One of 8 shards of a 50,000/s pool: 6,250/s, burst 6,250.
+		const policy = shardPolicy({ rate: 50_000, burst: 50_000 }, 8, clock.now());
+		shard.configure(policy, BURST_POOL_TIER);
+		const ask = (isolate: string) => ({
+			key: shardName(0),
+			isolate,
+			lease: `${isolate}:1`,
+			policy,
+			min: 1,
+			want: 1_000,
+			returned: 0,
+			admitted: 0,
+			denied: 0,
+		});
+		// 20 isolates take the whole shard; the next asks are refused, and told to wait 250 ms.
+		for (let i = 0; i < 20; i++) shard.lease(ask(`i${i}`));
+		expect(shard.lease(ask("i0"))).toMatchObject({ granted: 0, retryAfterMs: 250 });
 	});
 
 	it("an empty bucket paces its callers by how many isolates asked within the last second", async () => {
