@@ -33,6 +33,24 @@ describe("FairShare", () => {
 		expect(heavy.taken / light.taken).toBeLessThan(2.2);
 	});
 
+	it.each([
+		{ granted: 100, remaining: 500, contended: false },
+		// A shard a few per cent from empty is busy, not contended: its refill within the second covers it.
+		{ granted: 100, remaining: 50, contended: false },
+		{ granted: 100, remaining: 29, contended: true },
+		{ granted: 60, remaining: 500, contended: true },
+	])(
+		"a grant of $granted of 100 leaving $remaining of 1,000 → contended: $contended",
+		({ granted, remaining, contended }) => {
+			const share = new FairShare();
+			share.observeGrant(granted, 100, remaining, 1_000, 0);
+			const a = tenant();
+			share.take(a, 1, 1, 1);
+			// Only a contended pool charges what a tenant takes to its fair time.
+			expect(a.fairTime > 0).toBe(contended);
+		},
+	);
+
 	it("forgets contention CONTENDED_MS after the last sign of it", () => {
 		const share = new FairShare();
 		share.contend(0);
