@@ -2,7 +2,7 @@
  * The report: every part's figures gathered into bench/results.json (its shape
  * is what the README and earlier runs refer to) and printed as tables.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import workerd from "workerd";
@@ -91,10 +91,45 @@ export function results({ throughput, paired, neighbour, rtt, scenarios, memory 
 	};
 }
 
-/** Writes bench/results.json and prints each part that ran. */
+type Results = ReturnType<typeof results>;
+
+/** The parts of bench/results.json, each measured by one part of the bench, and whether `r` holds it. */
+const SECTIONS = {
+	throughput: (r: Results) => r.runs.length > 0,
+	paired: (r: Results) => r.paired !== null,
+	accuracy: (r: Results) => r.accuracy.scenarios.length > 0,
+	noisy_neighbour: (r: Results) => r.noisy_neighbour !== null,
+	rtt: (r: Results) => r.rtt !== null,
+	memory: (r: Results) => r.memory !== null,
+} as const;
+
+/**
+ * `fresh`, with the sections it did not measure taken from `previous`, and
+ * `measured` saying when each section was: `npm run bench -- paired` must not
+ * erase the throughput figures that the README quotes from the last full run.
+ */
+export function merged(fresh: Results, previous: Partial<Results & { measured: Record<string, string> }> | undefined) {
+	const measured: Record<string, string> = {};
+	const out: Record<string, unknown> = { ...fresh };
+	for (const [section, ran] of Object.entries(SECTIONS)) {
+		const keys: (keyof Results)[] = section === "throughput" ? ["runs", "ratios"] : [section as keyof Results];
+		if (ran(fresh) || !previous || !ran({ ...fresh, ...previous } as Results)) {
+			if (ran(fresh)) measured[section] = fresh.machine.date;
+			continue;
+		}
+		for (const key of keys) out[key] = previous[key];
+		const when = previous.measured?.[section] ?? previous.machine?.date;
+		if (when) measured[section] = when;
+	}
+	return { ...out, measured } as Results & { measured: Record<string, string> };
+}
+
+/** Writes bench/results.json (keeping the figures of parts that did not run) and prints each part that ran. */
 export function report(parts: Parts): void {
 	const written = results(parts);
-	writeFileSync(join(benchDir, "results.json"), `${JSON.stringify(written, null, 2)}\n`);
+	const file = join(benchDir, "results.json");
+	const previous = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : undefined;
+	writeFileSync(file, `${JSON.stringify(merged(written, previous), null, 2)}\n`);
 	console.table(
 		written.runs.map((r) => ({
 			worker: r.name,
