@@ -10,6 +10,7 @@ import type { ScenarioOutcome } from "../sim/scenarios";
 import { benchDir } from "./build";
 import { ratio } from "./figures";
 import type { measureMemory } from "./memory";
+import { mergeResults, type Section } from "./merge";
 import type { NeighbourResult } from "./noisy-neighbour";
 import type { RttResult } from "./rtt";
 import {
@@ -93,43 +94,22 @@ export function results({ throughput, paired, neighbour, rtt, scenarios, memory 
 
 type Results = ReturnType<typeof results>;
 
-/** The parts of bench/results.json, each measured by one part of the bench, and whether `r` holds it. */
-const SECTIONS = {
-	throughput: (r: Results) => r.runs.length > 0,
-	paired: (r: Results) => r.paired !== null,
-	accuracy: (r: Results) => r.accuracy.scenarios.length > 0,
-	noisy_neighbour: (r: Results) => r.noisy_neighbour !== null,
-	rtt: (r: Results) => r.rtt !== null,
-	memory: (r: Results) => r.memory !== null,
-} as const;
-
-/**
- * `fresh`, with the sections it did not measure taken from `previous`, and
- * `measured` saying when each section was: `npm run bench -- paired` must not
- * erase the throughput figures that the README quotes from the last full run.
- */
-export function merged(fresh: Results, previous: Partial<Results & { measured: Record<string, string> }> | undefined) {
-	const measured: Record<string, string> = {};
-	const out: Record<string, unknown> = { ...fresh };
-	for (const [section, ran] of Object.entries(SECTIONS)) {
-		const keys: (keyof Results)[] = section === "throughput" ? ["runs", "ratios"] : [section as keyof Results];
-		if (ran(fresh) || !previous || !ran({ ...fresh, ...previous } as Results)) {
-			if (ran(fresh)) measured[section] = fresh.machine.date;
-			continue;
-		}
-		for (const key of keys) out[key] = previous[key];
-		const when = previous.measured?.[section] ?? previous.machine?.date;
-		if (when) measured[section] = when;
-	}
-	return { ...out, measured } as Results & { measured: Record<string, string> };
-}
+/** The sections of bench/results.json, each measured by one part of the bench. */
+const SECTIONS: Record<string, Section> = {
+	throughput: { keys: ["runs", "ratios"], held: (r) => ((r as Results).runs?.length ?? 0) > 0 },
+	paired: { keys: ["paired"], held: (r) => (r as Results).paired != null },
+	accuracy: { keys: ["accuracy"], held: (r) => ((r as Results).accuracy?.scenarios.length ?? 0) > 0 },
+	noisy_neighbour: { keys: ["noisy_neighbour"], held: (r) => (r as Results).noisy_neighbour != null },
+	rtt: { keys: ["rtt"], held: (r) => (r as Results).rtt != null },
+	memory: { keys: ["memory"], held: (r) => (r as Results).memory != null },
+};
 
 /** Writes bench/results.json (keeping the figures of parts that did not run) and prints each part that ran. */
 export function report(parts: Parts): void {
 	const written = results(parts);
 	const file = join(benchDir, "results.json");
 	const previous = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : undefined;
-	writeFileSync(file, `${JSON.stringify(merged(written, previous), null, 2)}\n`);
+	writeFileSync(file, `${JSON.stringify(mergeResults(written, previous, SECTIONS), null, 2)}\n`);
 	console.table(
 		written.runs.map((r) => ({
 			worker: r.name,
