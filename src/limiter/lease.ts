@@ -187,24 +187,35 @@ export const ROOMY_FRACTION = 0.5;
 /** …so a busy isolate of such a tenant batches up to this many tokens… */
 export const ROOMY_MAX_BATCH = 256;
 
-/** …over up to this much of its traffic (half a roomy lease's life, so that it is spent before it expires). */
+/** …over up to this much of its traffic (half a roomy lease's life, so that it is spent before it expires)… */
 export const ROOMY_BATCH_HORIZON_MS = ROOMY_LEASE_TTL_MS / 2;
+
+/**
+ * …and asks for at least this many, however quiet the tenant: the isolate's
+ * next requests within the lease's 8 s need no call (a one-token lease is spent
+ * by the request that asked, and its successor fetched at once), and what it
+ * strands is counted out only while the bucket is at least half full, where it
+ * denies no one. Measured in the global simulation: calls per admitted request
+ * 0.56 → 0.39 in `internet-steady`, 0.82 → 0.45 in `internet-churn`.
+ */
+export const ROOMY_MIN_BATCH = 8;
 
 /**
  * How many tokens to ask for: about 100 ms of the isolate's recent demand, or a
  * batch of 64 if its traffic would spend that within 500 ms (with `roomy`, far
- * from the tenant's limit: up to 256 over 4 s), plus what is already waiting;
- * never more than a tenth of the burst, never less than `min`.
+ * from the tenant's limit: up to 256 over 4 s, and at least 8), plus what is
+ * already waiting; never more than a tenth of the burst, never less than `min`.
  * @example leaseSize(300, 1200, 1, 0) // 64: 300/s spends 64 in about 200 ms
  * @example leaseSize(10, 1200, 1, 0) // 5: a quiet tenant strands no more than a few
  * @example leaseSize(10, 1200, 1, 0, true) // 40: 4 s of traffic, spent well within a roomy lease's 8 s
+ * @example leaseSize(0.5, 1200, 1, 0, true) // 8: a quiet tenant's isolate asks again only after 8 requests or 8 s
  * @example leaseSize(180, 1_000_000, 1, 0, true) // 256
  */
 export function leaseSize(ratePerS: number, burst: number, min: number, waiting: number, roomy = false): number {
 	const cap = Math.max(1, Math.floor(burst * LEASE_MAX_BURST_FRACTION));
 	const horizon = (ratePerS * LEASE_HORIZON_MS) / 1000;
 	const batch = roomy
-		? Math.min(ROOMY_MAX_BATCH, (ratePerS * ROOMY_BATCH_HORIZON_MS) / 1000)
+		? Math.max(ROOMY_MIN_BATCH, Math.min(ROOMY_MAX_BATCH, (ratePerS * ROOMY_BATCH_HORIZON_MS) / 1000))
 		: Math.min(LEASE_MIN_BATCH, (ratePerS * LEASE_BATCH_HORIZON_MS) / 1000);
 	const expected = Math.ceil(Math.max(horizon, batch));
 	return Math.max(min, Math.min(cap, Math.max(1, expected, waiting)));

@@ -47,6 +47,11 @@ describe("leaseSize", () => {
 		{ rate: 1000, burst: 1_000_000, min: 1, waiting: 0, roomy: true, size: 256 },
 		{ rate: 300, burst: 1200, min: 1, waiting: 0, roomy: true, size: 120 },
 		{ rate: 10, burst: 1200, min: 1, waiting: 0, roomy: true, size: 40 },
+		// A quiet tenant's roomy lease is still 8 tokens, within a tenth of the burst.
+		{ rate: 0.5, burst: 1200, min: 1, waiting: 0, roomy: true, size: 8 },
+		{ rate: 0, burst: 1200, min: 1, waiting: 0, roomy: true, size: 8 },
+		{ rate: 0, burst: 30, min: 1, waiting: 0, roomy: true, size: 3 },
+		{ rate: 0.5, burst: 1200, min: 1, waiting: 0, roomy: false, size: 1 },
 	])(
 		"$rate/s burst $burst min $min waiting $waiting roomy $roomy → $size",
 		({ rate, burst, min, waiting, roomy, size }) => {
@@ -312,15 +317,24 @@ describe("burst pool", () => {
 		expect(cluster.calls.tenant).toBe(tenantCalls);
 	});
 
-	it("one pool lease serves all of an isolate's tenants: the pool is asked less than their buckets", async () => {
-		const cluster = new Cluster();
-		const isolate = cluster.isolate();
-		const tenants = ["t:a", "t:b", "t:c", "t:d"];
-		for (let tick = 0; tick < 200; tick++) {
-			await Promise.all(tenants.map((tenant) => isolate.admit(tenant, starter, 1)));
-			cluster.clock.advance(10);
-		}
-		expect(cluster.calls.pool).toBeLessThan(cluster.calls.tenant / 2);
+	it("one pool lease serves all of an isolate's tenants: its calls follow the traffic, not the tenants", async () => {
+		/** Calls made by one isolate serving `count` tenants for 2 s, 400 requests/s in all. */
+		const callsWith = async (count: number) => {
+			const cluster = new Cluster();
+			const isolate = cluster.isolate();
+			const tenants = Array.from({ length: count }, (_, i) => `t:${i}`);
+			for (let request = 0; request < 800; request++) {
+				await isolate.admit(tenants[request % count] as string, starter, 1);
+				cluster.clock.advance(2.5);
+			}
+			await settle();
+			return cluster.calls;
+		};
+		const few = await callsWith(4);
+		const many = await callsWith(16);
+		expect(many.tenant).toBeGreaterThan(few.tenant);
+		expect(many.pool).toBeLessThanOrEqual(few.pool + 1);
+		expect(many.pool).toBeLessThan(many.tenant / 2);
 	});
 });
 
