@@ -297,10 +297,12 @@ export class TenantLedger {
 	/** Counts `granted` tokens out under lease `id` until its lifetime `ttlMs` and the grace are over. */
 	#count(state: TenantLedgerState, id: string, granted: number, now: number, ttlMs: number): void {
 		this.#drop(state, id, now);
-		if (ttlMs !== this.#lifetimes.tightMs && !state.roomyOutstanding) state.roomyOutstanding = {};
-		const record =
-			ttlMs === this.#lifetimes.tightMs ? state.outstanding : (state.roomyOutstanding as Record<string, Outstanding>);
-		record[id] = { granted, expiresAt: now + ttlMs + LEASE_GRACE_MS };
+		const lease = { granted, expiresAt: now + ttlMs + LEASE_GRACE_MS };
+		if (ttlMs === this.#lifetimes.tightMs) state.outstanding[id] = lease;
+		else {
+			state.roomyOutstanding ??= {};
+			state.roomyOutstanding[id] = lease;
+		}
 		this.#out += granted;
 	}
 
