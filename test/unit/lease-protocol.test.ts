@@ -338,21 +338,16 @@ describe("burst pool", () => {
 	});
 });
 
+/** A lease request of tenant `t:a` under starter, nothing handed back or reported, unless `fields` say otherwise. */
+function leaseRequest(fields: Pick<LeaseRequest, "isolate" | "lease" | "want"> & Partial<LeaseRequest>): LeaseRequest {
+	return { key: "t:a", policy: starter, min: 1, returned: 0, admitted: 0, denied: 0, ...fields };
+}
+
 describe("tenant ledger", () => {
 	it("a grant that leaves the bucket half full or more is a long lease, one that leaves less a short one", () => {
 		const clock = new FakeClock();
 		const ledger = new TenantLedger(undefined, { now: clock.now, save: () => {} });
-		const ask = (lease: string, want: number) => ({
-			key: "t:a",
-			isolate: lease,
-			lease,
-			policy: starter,
-			min: 1,
-			want,
-			returned: 0,
-			admitted: 0,
-			denied: 0,
-		});
+		const ask = (lease: string, want: number) => leaseRequest({ isolate: lease, lease, want });
 		// 1,200 − 500 leaves 700, over half of the burst; − 200 more leaves 500, under it.
 		expect(ledger.lease(ask("long", 500))).toMatchObject({ granted: 500, ttlMs: ROOMY_LEASE_TTL_MS });
 		expect(ledger.lease(ask("short", 200))).toMatchObject({ granted: 200, ttlMs: LEASE_TTL_MS });
@@ -373,17 +368,8 @@ describe("tenant ledger", () => {
 		// One of 8 shards of a 50,000/s pool: 6,250/s, burst 6,250.
 		const policy = shardPolicy({ rate: 50_000, burst: 50_000 }, 8, clock.now());
 		shard.configure(policy, BURST_POOL_TIER);
-		const ask = (isolate: string) => ({
-			key: shardName(0),
-			isolate,
-			lease: `${isolate}:1`,
-			policy,
-			min: 1,
-			want: 1_000,
-			returned: 0,
-			admitted: 0,
-			denied: 0,
-		});
+		const ask = (isolate: string) =>
+			leaseRequest({ key: shardName(0), policy, isolate, lease: `${isolate}:1`, want: 1_000 });
 		// 20 isolates take the whole shard; the next asks are refused, and told to wait 250 ms.
 		for (let i = 0; i < 20; i++) shard.lease(ask(`i${i}`));
 		expect(shard.lease(ask("i0"))).toMatchObject({ granted: 0, retryAfterMs: 250 });

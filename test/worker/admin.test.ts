@@ -24,6 +24,14 @@ function admin(method: string, path: string, body?: unknown, token = TOKEN) {
 
 const tenant = (id: string) => send("/v1/items", { headers: { "x-tenant-id": id } });
 
+/** Puts a tenant's config from another isolate (another env: another runtime, another config cache). */
+const putFromAnotherIsolate = (id: string, config: unknown) =>
+	send(
+		`/_limiter/admin/tenants/${id}`,
+		{ method: "PUT", headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(config) },
+		{ ...adminEnv } as Env,
+	);
+
 useFrozenClock(T0);
 fakeOrigin();
 
@@ -173,11 +181,7 @@ describe("tenants", () => {
 		const before = await tenant("acme-down");
 		expect(before.headers.get("RateLimit-Policy")).toBe('"scale";q=2400;w=4');
 		// Another isolate (another env, another cache) downgrades the tenant.
-		await send(
-			"/_limiter/admin/tenants/acme-down",
-			{ method: "PUT", headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ tier: "starter" }) },
-			{ ...adminEnv } as Env,
-		);
+		await putFromAnotherIsolate("acme-down", { tier: "starter" });
 		vi.setSystemTime(T0 + ROOMY_LEASE_TTL_MS);
 		const after = await tenant("acme-down");
 		expect(after.headers.get("RateLimit-Policy")).toBe('"starter";q=1200;w=4');
@@ -188,26 +192,14 @@ describe("tenants", () => {
 		// 900 of 1,200 at one instant: the last leases left the bucket under half full, and the isolate still holds
 		// some of the last one.
 		expect((await burst(900, () => Promise.resolve(tenant("acme-near")))).every((s) => s === 200)).toBe(true);
-		await send(
-			"/_limiter/admin/tenants/acme-near",
-			{ method: "PUT", headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ tier: "scale" }) },
-			{ ...adminEnv } as Env,
-		);
+		await putFromAnotherIsolate("acme-near", { tier: "scale" });
 		vi.setSystemTime(T0 + LEASE_TTL_MS);
 		expect((await tenant("acme-near")).headers.get("RateLimit-Policy")).toBe('"scale";q=2400;w=4');
 	});
 
 	it("enabled: false suspends the tenant: 403 within a (long) lease's lifetime", async () => {
 		expect((await tenant("acme-off")).status).toBe(200);
-		await send(
-			"/_limiter/admin/tenants/acme-off",
-			{
-				method: "PUT",
-				headers: { authorization: `Bearer ${TOKEN}` },
-				body: JSON.stringify({ tier: "starter", enabled: false }),
-			},
-			{ ...adminEnv } as Env,
-		);
+		await putFromAnotherIsolate("acme-off", { tier: "starter", enabled: false });
 		vi.setSystemTime(T0 + ROOMY_LEASE_TTL_MS);
 		const res = await tenant("acme-off");
 		expect(res.status).toBe(403);
@@ -245,11 +237,7 @@ describe("unlimited", () => {
 		expect(statuses.every((status) => status === 200)).toBe(true);
 		const free = await tenant("acme-free");
 		expect(free.headers.get("RateLimit")).toBeNull();
-		await send(
-			"/_limiter/admin/tenants/acme-free",
-			{ method: "PUT", headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ tier: "starter" }) },
-			{ ...adminEnv } as Env,
-		);
+		await putFromAnotherIsolate("acme-free", { tier: "starter" });
 		vi.setSystemTime(T0 + ROOMY_LEASE_TTL_MS);
 		expect((await tenant("acme-free")).headers.get("RateLimit-Policy")).toBe('"starter";q=1200;w=4');
 	});
