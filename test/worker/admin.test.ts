@@ -251,6 +251,63 @@ describe("pool", () => {
 		expect((await admin("PUT", "/pool", { rate: 0, burst: 5 })).status).toBe(400);
 		await admin("PUT", "/pool", { rate: 50_000, burst: 50_000 });
 	});
+
+	it("with POOL_SHARDS=3, reads every shard and shows their sum; a PUT reaches every shard", async () => {
+		// The tests' own shards hold the whole pool each (POOL_SHARDS=1 in vitest.config.ts): stand-ins here.
+		const asked: string[] = [];
+		const configured: unknown[] = [];
+		const shard = (i: number) => ({
+			policy: { tier: "burst_pool", rate: 1_000 * (i + 1), burst: 2_000 * (i + 1), weight: 1, version: 1 },
+			tokens: 10 + i,
+			leasedOut: 100 * i,
+			admitted: 7 * i,
+			denied: i,
+			leases: 3,
+			leaseDenials: i * i,
+			fallbacks: 0,
+		});
+		const BURST_POOL = {
+			getByName(name: string) {
+				asked.push(name);
+				const i = Number(name.replace("shard-", ""));
+				return {
+					state: async () => shard(i),
+					configure: async (policy: unknown) => {
+						configured.push(policy);
+						return shard(i);
+					},
+				};
+			},
+		};
+		const sharded = { ...adminEnv, POOL_SHARDS: "3", BURST_POOL } as unknown as Env;
+		const view = await send("/_limiter/admin/pool", { headers: { authorization: `Bearer ${TOKEN}` } }, sharded);
+		expect(asked.sort()).toEqual(["shard-0", "shard-1", "shard-2"]);
+		// 1,000 + 2,000 + 3,000 and so on, added up by hand.
+		expect(await view.json()).toEqual({
+			rate: 6_000,
+			burst: 12_000,
+			shards: 3,
+			tokens: 33,
+			leasedOut: 300,
+			admitted: 21,
+			denied: 3,
+			leases: 9,
+			leaseDenials: 5,
+			fallbacks: 0,
+		});
+		const put = await send(
+			"/_limiter/admin/pool",
+			{ method: "PUT", headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ rate: 9, burst: 12 }) },
+			sharded,
+		);
+		expect(put.status).toBe(200);
+		// Each shard takes the whole pool's policy and keeps its own part of it.
+		expect(configured).toEqual([
+			{ rate: 9, burst: 12 },
+			{ rate: 9, burst: 12 },
+			{ rate: 9, burst: 12 },
+		]);
+	});
 });
 
 describe("API keys", () => {
