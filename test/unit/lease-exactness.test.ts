@@ -155,6 +155,23 @@ describe.each(levels)("$name", (level) => {
 		});
 	});
 
+	describe("an isolate whose clock runs behind the bucket's", () => {
+		it("spends its lease while the bucket still counts it, by up to LEASE_GRACE_MS", () => {
+			const clock = new FakeClock();
+			const ledger = level.ledger(clock);
+			// A's clock runs almost a grace behind: it spends its lease until the bucket's ttl + lag.
+			const lag = LEASE_GRACE_MS - 1;
+			expect(ledger.lease(ask("A", "a1", { want: part })).granted).toBe(part);
+			clock.advance(level.ttlMs + lag - 1);
+			// Just before A stops, B takes all the bucket has: with A's tokens, never more than a burst at once.
+			const rest = ledger.lease(ask("B", "b1", { min: 1, want: burst }));
+			expect(part + rest.granted).toBeLessThanOrEqual(burst);
+			// Past the grace, A's lease is over by any clock within it, and the bucket is whole again.
+			clock.advance(2);
+			expect(ledger.snapshot()?.leasedOut).toBe(rest.granted);
+		});
+	});
+
 	describe("two lease calls of one isolate", () => {
 		it("are counted apart: the second cannot renew what the first already renewed", () => {
 			const clock = new FakeClock();
