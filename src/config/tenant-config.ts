@@ -82,6 +82,12 @@ export class TenantConfigCache {
 	readonly #maxEntries: number;
 	/** Expired entries looked at per lookup, oldest first. */
 	readonly #sweepBudget = new SweepBudget(4);
+	/**
+	 * Until then the oldest entry cannot be forgotten, nor, being refreshed no
+	 * later, any other: lookups skip the sweep's walk. Reset whenever the oldest
+	 * entry changes (refreshed, forgotten, evicted).
+	 */
+	#quietUntil = 0;
 	readonly #tiers: CachedTiers = { table: BUILTIN_TIERS, readAt: 0, expiresAt: 0, loading: null, anonymous: null };
 
 	constructor(options: { now?: () => number; maxEntries?: number } = {}) {
@@ -114,7 +120,10 @@ export class TenantConfigCache {
 		this.#refreshTiers(kv, ttlMs, now, defer);
 		let entry = this.#cache.get(tenant);
 		if (!entry) {
-			if (this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value as string);
+			if (this.#cache.size >= this.#maxEntries) {
+				this.#cache.delete(this.#cache.keys().next().value as string);
+				this.#quietUntil = 0;
+			}
 			entry = { config: null, readAt: 0, expiresAt: 0, policy: null, tiersReadAt: 0, bad: null, loading: null };
 			this.#cache.set(tenant, entry);
 		}
@@ -224,6 +233,7 @@ export class TenantConfigCache {
 		// Refreshed: move to the back so the front holds the oldest.
 		this.#cache.delete(tenant);
 		this.#cache.set(tenant, entry);
+		this.#quietUntil = 0;
 		// Whether the tier exists is judged against the table when the policy is derived, not here.
 		const parsed = raw === null ? null : parseTenantConfig(raw, null);
 		if (parsed instanceof Error) {
@@ -241,6 +251,7 @@ export class TenantConfigCache {
 	/** Drops a tenant's cached entry, so that the next request reads KV (after an admin change). */
 	forget(tenant: string): void {
 		this.#cache.delete(tenant);
+		this.#quietUntil = 0;
 	}
 
 	/**
@@ -249,8 +260,13 @@ export class TenantConfigCache {
 	 */
 	#sweep(now: number): void {
 		let steps = this.#sweepBudget.take(now);
+		if (now < this.#quietUntil) return;
+		let first = true;
 		for (const [tenant, entry] of this.#cache) {
-			if (steps-- <= 0 || entry.expiresAt + FORGET_AFTER_EXPIRY_MS > now || entry.loading) return;
+			const forgetAt = entry.expiresAt + FORGET_AFTER_EXPIRY_MS;
+			if (first && !entry.loading) this.#quietUntil = forgetAt;
+			first = false;
+			if (steps-- <= 0 || forgetAt > now || entry.loading) return;
 			if (entry.bad === null) this.#cache.delete(tenant);
 		}
 	}

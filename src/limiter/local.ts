@@ -28,7 +28,7 @@ import {
 	ROOMY_FRACTION,
 	SUSPENDED_RETRY_MS,
 } from "./lease";
-import { currentRate, observe } from "./rate";
+import { currentRate, record } from "./rate";
 import { type Entry, newEntry, TenantEntries } from "./tenant-entries";
 
 /** Asks the global bucket behind `key` for a lease. */
@@ -223,7 +223,11 @@ export class LocalLimiter {
 		}
 		if (pool && poolState === "leased") this.#spend(pool.key, pool.entry, cost, now, defer);
 		if (tenant === "leased") this.#spend(key, entry, cost, now, defer);
-		return { allowed: true, policy: entry.policy, remaining: this.#remaining(entry), ...(fallback && { fallback }) };
+		// Spelled out rather than spread: this is the answer to nearly every request.
+		const remaining = this.#remaining(entry);
+		return fallback
+			? { allowed: true, policy: entry.policy, remaining, fallback }
+			: { allowed: true, policy: entry.policy, remaining };
 	}
 
 	/**
@@ -272,7 +276,7 @@ export class LocalLimiter {
 		entry.tokens -= cost;
 		entry.admitted += 1;
 		if (entry.fallbackBucket) entry.fallbackBucket = chargeFallback(entry.fallbackBucket, entry.policy, now, cost);
-		entry.demand = observe(entry.demand, now, cost);
+		record(entry.demand, now, cost);
 		if (!entry.refill && entry.denyUntil <= now && this.#endsSoon(entry, now)) {
 			// Errors surface on the next blocking refill; this one only saves a wait.
 			this.#start(key, entry, 1, true, defer).catch(() => {});

@@ -21,14 +21,28 @@ export function newMeter(now: number): RateMeter {
 	return { rate: 0, since: now, count: 0 };
 }
 
-/** Records `amount` consumed at `now` and closes the window when it is over. */
+/** Records `amount` consumed at `now` and closes the window when it is over; returns a new meter. */
 export function observe(meter: RateMeter, now: number, amount: number): RateMeter {
+	const next = { ...meter };
+	record(next, now, amount);
+	return next;
+}
+
+/**
+ * {@link observe} in place, for a meter that has one owner: the isolate
+ * records every request it admits, and a new object each time is garbage.
+ */
+export function record(meter: RateMeter, now: number, amount: number): void {
 	const elapsed = now - meter.since;
-	if (elapsed < RATE_WINDOW_MS) return { ...meter, count: meter.count + amount };
+	if (elapsed < RATE_WINDOW_MS) {
+		meter.count += amount;
+		return;
+	}
 	const measured = (meter.count * 1000) / elapsed;
 	// After a long idle gap the old rate says nothing about the new traffic.
-	const rate = elapsed > 4 * RATE_WINDOW_MS ? measured : (meter.rate + measured) / 2;
-	return { rate, since: now, count: amount };
+	meter.rate = elapsed > 4 * RATE_WINDOW_MS ? measured : (meter.rate + measured) / 2;
+	meter.since = now;
+	meter.count = amount;
 }
 
 /**

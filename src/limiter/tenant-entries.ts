@@ -102,16 +102,30 @@ interface Idle {
 /** An entry is compacted once idle this long (its lease, even a long one, is over by then). */
 export const IDLE_COMPACT_MS = ROOMY_LEASE_TTL_MS + 2_000;
 
+/** A tenant in use, linked into the order of use. */
+interface Slot {
+	key: string;
+	entry: Entry;
+	/** The slot used just before this one, or null for the least recently used. */
+	older: Slot | null;
+	/** The slot used just after this one, or null for the most recently used. */
+	newer: Slot | null;
+}
+
 /** Every tenant an isolate remembers, in use or idle. */
 export class TenantEntries {
-	/** Tenants in use; Map order is least recently used first. */
-	readonly #entries = new Map<string, Entry>();
+	/**
+	 * Tenants in use, found by key; their order of use is a list through the
+	 * slots, so that a request moves its tenant to the end without deleting and
+	 * re-inserting a Map key, and sweeping reads the oldest without an iterator.
+	 */
+	readonly #entries = new Map<string, Slot>();
+	#oldest: Slot | null = null;
+	#newest: Slot | null = null;
 	/** Tenants gone idle, compacted; least recently used first. */
 	readonly #idle = new Map<string, Idle>();
 	/** Idle entries looked at per request, least recently used first. */
 	readonly #sweepBudget = new SweepBudget(2);
-	/** The key inserted last, i.e. the most recently used. */
-	#lastKey: string | undefined;
 
 	/** @param maxEntries most tenants remembered at once; the least recently used go first. */
 	constructor(readonly maxEntries: number) {}
@@ -127,28 +141,57 @@ export class TenantEntries {
 	 */
 	use(key: string, policy: TenantPolicy, now: number): Entry {
 		this.#sweep(now);
-		let entry = this.#entries.get(key);
-		if (entry) {
-			if (newerView(policy, entry.policy, now)) entry.policy = policy;
+		const slot = this.#entries.get(key);
+		if (slot) {
+			const { entry } = slot;
+			// Usually the very policy the entry holds (the config cache hands out one object per view): no newer view.
+			if (policy !== entry.policy && newerView(policy, entry.policy, now)) entry.policy = policy;
 			entry.lastUsed = now;
-			// Already the most recently used: skip the re-insert that keeps LRU order.
-			if (key === this.#lastKey) return entry;
-			this.#entries.delete(key);
-		} else {
-			const slot = this.#idle.get(key);
-			if (slot) this.#idle.delete(key);
-			else this.#evictFor(1);
-			entry = newEntry(policy, now);
-			if (slot) {
-				entry.admitted = slot.admitted;
-				entry.denied = slot.denied;
-				entry.fallbacks = slot.fallbacks;
-				entry.spent = slot.spent;
+			if (slot !== this.#newest) {
+				this.#unlink(slot);
+				this.#append(slot);
 			}
+			return entry;
 		}
-		this.#entries.set(key, entry);
-		this.#lastKey = key;
+		const idle = this.#idle.get(key);
+		if (idle) this.#idle.delete(key);
+		else this.#evictFor(1);
+		const entry = newEntry(policy, now);
+		if (idle) {
+			entry.admitted = idle.admitted;
+			entry.denied = idle.denied;
+			entry.fallbacks = idle.fallbacks;
+			entry.spent = idle.spent;
+		}
+		const created: Slot = { key, entry, older: null, newer: null };
+		this.#entries.set(key, created);
+		this.#append(created);
 		return entry;
+	}
+
+	/** Links `slot` in as the most recently used. */
+	#append(slot: Slot): void {
+		slot.older = this.#newest;
+		slot.newer = null;
+		if (this.#newest) this.#newest.newer = slot;
+		else this.#oldest = slot;
+		this.#newest = slot;
+	}
+
+	/** Takes `slot` out of the order of use. */
+	#unlink(slot: Slot): void {
+		if (slot.older) slot.older.newer = slot.newer;
+		else this.#oldest = slot.newer;
+		if (slot.newer) slot.newer.older = slot.older;
+		else this.#newest = slot.older;
+		slot.older = null;
+		slot.newer = null;
+	}
+
+	/** Forgets a tenant in use. */
+	#drop(slot: Slot): void {
+		this.#unlink(slot);
+		this.#entries.delete(slot.key);
 	}
 
 	/**
@@ -157,26 +200,30 @@ export class TenantEntries {
 	 */
 	#evictFor(incoming: number): void {
 		let excess = this.size + incoming - this.maxEntries;
+		if (excess <= 0) return;
 		for (const key of this.#idle.keys()) {
 			if (excess <= 0) return;
 			this.#idle.delete(key);
 			excess -= 1;
 		}
-		for (const [key, entry] of this.#entries) {
-			if (excess <= 0) return;
+		for (let slot = this.#oldest; slot !== null && excess > 0; ) {
+			const next = slot.newer;
 			// An entry with a refill in flight has waiters holding it; it goes next time.
-			if (entry.refill) continue;
-			this.#entries.delete(key);
-			excess -= 1;
+			if (!slot.entry.refill) {
+				this.#drop(slot);
+				excess -= 1;
+			}
+			slot = next;
 		}
 	}
 
 	/** Compacts the least recently used entries that have been idle for a while. */
 	#sweep(now: number): void {
 		let steps = this.#sweepBudget.take(now);
-		for (const [key, entry] of this.#entries) {
+		for (let slot = this.#oldest; slot !== null; slot = this.#oldest) {
+			const { key, entry } = slot;
 			if (steps-- <= 0 || entry.refill || now - entry.lastUsed < IDLE_COMPACT_MS || entry.denyUntil > now) return;
-			this.#entries.delete(key);
+			this.#drop(slot);
 			if (entry.admitted > 0 || entry.denied > 0 || entry.fallbacks > 0) {
 				const { admitted, denied, fallbacks, spent } = entry;
 				this.#idle.set(key, { admitted, denied, fallbacks, spent });
