@@ -200,6 +200,7 @@ export class LocalLimiter {
 		if (tenant === "wait") return undefined;
 		if (tenant === "denied") {
 			entry.denied += 1;
+			this.#askBeforePaceEnds(key, entry, cost, now, defer);
 			return this.#denied(entry, cost, now);
 		}
 		const pool = this.#pool;
@@ -281,6 +282,17 @@ export class LocalLimiter {
 			// Errors surface on the next blocking refill; this one only saves a wait.
 			this.#start(key, entry, 1, true, defer).catch(() => {});
 		}
+	}
+
+	/**
+	 * Starts a drained tenant's next call a couple of round trips before its
+	 * pace ends, so that the answer is here by then: it would be made at the
+	 * end anyway (one call per pace), and made there it keeps the request that
+	 * starts it, and those that come during its round trip, waiting.
+	 */
+	#askBeforePaceEnds(key: string, entry: Entry, cost: number, now: number, defer: Defer | undefined): void {
+		if (entry.refill || entry.denyUntil - now > PREFETCH_ROUND_TRIPS * this.#rttMs) return;
+		this.#start(key, entry, cost, true, defer).catch(() => {});
 	}
 
 	/**

@@ -213,6 +213,63 @@ describe("one isolate against the real ledgers", () => {
 	});
 });
 
+describe("a drained tenant, far from its bucket", () => {
+	it("its isolate asks again just before the pace ends: the request at the end needs no round trip", async () => {
+		const clock = new FakeClock();
+		const ledger = new TenantLedger(undefined, { now: clock.now, save: () => {} });
+		const small: TenantPolicy = { ...starter, tier: "small", rate: 10, burst: 20 };
+		const RTT = 40;
+		// The bucket answers when called; the reply lands a round trip later, when the test says so.
+		const landing: (() => void)[] = [];
+		let calls = 0;
+		const isolate = new LocalLimiter({
+			grantor: (request) => {
+				calls += 1;
+				const reply = ledger.lease(request);
+				return new Promise((resolve) => landing.push(() => resolve(reply)));
+			},
+			now: clock.now,
+			// No deadline: the failure policy is not what this is about.
+			wait: () => new Promise(() => {}),
+		});
+		const roundTrip = async () => {
+			clock.advance(RTT);
+			for (const land of landing.splice(0)) land();
+			await settle();
+		};
+		// Another isolate empties the bucket; this one is refused and learns the pace (and the round trip).
+		const drain = {
+			key: "t:a",
+			isolate: "other",
+			policy: small,
+			min: 20,
+			want: 20,
+			returned: 0,
+			admitted: 0,
+			denied: 0,
+		};
+		expect(ledger.lease({ ...drain, lease: "o1" }).granted).toBe(20);
+		// …and spends it all: its next call says so, and the bucket refills from empty.
+		expect(ledger.lease({ ...drain, lease: "o2", previous: "o1" }).granted).toBe(0);
+		const first = isolate.admit("t:a", small, 1);
+		await roundTrip();
+		expect(await first).toMatchObject({ allowed: false, reason: "tenant_rate" });
+		// The pace: retry after the bucket refills a token and its two callers' pace, 200 ms.
+		const paceEnd = clock.now() + drainedPaceMs(2, small);
+		// Well inside the pace: denied here, no call.
+		expect(isolate.admit("t:a", small, 1)).toMatchObject({ allowed: false });
+		expect(calls).toBe(1);
+		// Within two round trips of its end: still denied here, and the next call goes out now…
+		clock.time = paceEnd - RTT - 10;
+		expect(isolate.admit("t:a", small, 1)).toMatchObject({ allowed: false });
+		expect(calls).toBe(2);
+		await roundTrip();
+		// …so that the request at the end finds its answer already here.
+		clock.time = paceEnd;
+		expect(isolate.admit("t:a", small, 1)).toMatchObject({ allowed: true });
+	});
+});
+
 describe("many isolates", () => {
 	it("never admit more than burst + rate × elapsed between them", async () => {
 		const cluster = new Cluster();
