@@ -5,42 +5,15 @@
  * takes. Both answer errors through one handler.
  */
 import { Hono } from "hono";
-import { HTTPException } from "hono/http-exception";
 import { admin } from "./admin/routes";
-import { SettingsError } from "./config/settings";
 import { isControlPath } from "./http/control";
-import { retryAfter } from "./http/headers";
 import { limitAndForward } from "./http/limit";
-import { problemResponse } from "./http/problem";
+import { errorResponse, problemResponse } from "./http/problem";
 import { runtimeFor } from "./runtime";
 import { VERSION } from "./version";
 
 export { BurstPool } from "./objects/burst-pool";
 export { TenantBucket } from "./objects/tenant-bucket";
-
-/** The one error handler: a problem response, never a stack trace or an internal message. */
-function errorResponse(error: unknown, request: Request): Response {
-	if (error instanceof HTTPException) return error.getResponse();
-	if (error instanceof SettingsError) {
-		console.error(`limiter misconfigured: ${error.message}`);
-		return problemResponse({
-			code: "misconfigured",
-			title: "Limiter misconfigured",
-			status: 500,
-			detail: "The limiter's configuration is invalid; its operator has been told.",
-		});
-	}
-	console.error(`unhandled error on ${request.method} ${new URL(request.url).pathname}:`, error);
-	return problemResponse(
-		{
-			code: "limiter-unavailable",
-			title: "Service Unavailable",
-			status: 503,
-			detail: "The rate limiter could not decide; retry shortly.",
-		},
-		retryAfter(1),
-	);
-}
 
 /** The limiter's own routes, all under the control prefix. */
 const control = new Hono<{ Bindings: Env }>();
@@ -64,6 +37,6 @@ export default {
 	fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
 		const url = new URL(request.url);
 		if (isControlPath(url.pathname)) return Promise.resolve(control.fetch(request, env, ctx));
-		return limitAndForward(request, env, ctx, url).catch((error: unknown) => errorResponse(error, request));
+		return limitAndForward(request, env, ctx, url);
 	},
 } satisfies ExportedHandler<Env>;

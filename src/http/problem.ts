@@ -5,6 +5,8 @@
  */
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { SettingsError } from "../config/settings";
+import { retryAfter } from "./headers";
 
 /** Base of the `type` URIs; documented in the README. */
 export const PROBLEM_BASE = "urn:problem:edge-limiter:";
@@ -42,4 +44,28 @@ export class ProblemError extends HTTPException {
 	constructor(problem: Problem, headers: Record<string, string> = {}) {
 		super(problem.status, { res: problemResponse(problem, headers), message: problem.title });
 	}
+}
+
+/** The one error handler: a problem response, never a stack trace or an internal message. */
+export function errorResponse(error: unknown, request: Request): Response {
+	if (error instanceof HTTPException) return error.getResponse();
+	if (error instanceof SettingsError) {
+		console.error(`limiter misconfigured: ${error.message}`);
+		return problemResponse({
+			code: "misconfigured",
+			title: "Limiter misconfigured",
+			status: 500,
+			detail: "The limiter's configuration is invalid; its operator has been told.",
+		});
+	}
+	console.error(`unhandled error on ${request.method} ${new URL(request.url).pathname}:`, error);
+	return problemResponse(
+		{
+			code: "limiter-unavailable",
+			title: "Service Unavailable",
+			status: 503,
+			detail: "The rate limiter could not decide; retry shortly.",
+		},
+		retryAfter(1),
+	);
 }
