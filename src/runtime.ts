@@ -7,6 +7,7 @@
 import { ApiKeyCache } from "./config/api-keys";
 import { parseSettings, type Settings } from "./config/settings";
 import { TenantConfigCache } from "./config/tenant-config";
+import type { CredentialCheck } from "./http/identify";
 import { LocalLimiter } from "./limiter/local";
 import { shardName, shardOf, shardPolicy } from "./limiter/pool-shards";
 
@@ -16,6 +17,8 @@ export interface Runtime {
 	configs: TenantConfigCache;
 	keys: ApiKeyCache;
 	limiter: LocalLimiter;
+	/** What identification needs to check a credential, built once rather than per request. */
+	credentials: CredentialCheck;
 }
 
 const runtimes = new WeakMap<Env, Runtime>();
@@ -30,22 +33,32 @@ export function runtimeFor(env: Env): Runtime {
 		const settings = parseSettings(env);
 		const isolateId = crypto.randomUUID();
 		const shards = settings.poolShards;
+		const configs = new TenantConfigCache();
+		const keys = new ApiKeyCache();
+		const limiter = new LocalLimiter({
+			grantor: (request) => env.TENANT_BUCKET.getByName(request.key).lease(request),
+			isolateId,
+			pool: {
+				key: shardName(shardOf(isolateId, shards)),
+				grantor: (request) => env.BURST_POOL.getByName(request.key).lease(request),
+				policy: shardPolicy(settings.pool, shards, 0),
+				shards,
+			},
+			failMode: settings.failMode,
+			timeoutMs: settings.timeoutMs,
+		});
 		runtime = {
 			settings,
-			configs: new TenantConfigCache(),
-			keys: new ApiKeyCache(),
-			limiter: new LocalLimiter({
-				grantor: (request) => env.TENANT_BUCKET.getByName(request.key).lease(request),
-				isolateId,
-				pool: {
-					key: shardName(shardOf(isolateId, shards)),
-					grantor: (request) => env.BURST_POOL.getByName(request.key).lease(request),
-					policy: shardPolicy(settings.pool, shards, 0),
-					shards,
-				},
-				failMode: settings.failMode,
-				timeoutMs: settings.timeoutMs,
-			}),
+			configs,
+			keys,
+			limiter,
+			credentials: {
+				keys,
+				kv: env.CONFIG,
+				// Only on the slow path of a credential to check: the anonymous tier as the tier table has it.
+				charge: async (key, defer) =>
+					limiter.admit(key, await configs.anonymousPolicy(env.CONFIG, settings.configTtlMs, defer), 1, defer),
+			},
 		};
 		runtimes.set(env, runtime);
 	}

@@ -6,7 +6,7 @@
 import { CREDENTIAL, hashKey } from "../config/api-keys";
 import type { Settings } from "../config/settings";
 import type { KvReader } from "../config/tenant-config";
-import type { Decision } from "../limiter/local";
+import type { Decision, Defer } from "../limiter/local";
 import { anonymousKey } from "./client-ip";
 import type { Problem } from "./problem";
 import { canonicalRequestPath } from "./request-path";
@@ -42,15 +42,18 @@ export type IdentitySettings = Pick<
 	"tenantSource" | "anonymous" | "anonIpv4Prefix" | "anonIpv6Prefix" | "configTtlMs"
 >;
 
-/** What checking a credential needs: the isolate's key cache, KV, and a way to charge the client's IP. */
+/**
+ * What checking a credential needs: the isolate's key cache, KV, and a way to
+ * charge the client's IP. Nothing in it is per request, so an isolate builds it once.
+ */
 export interface CredentialCheck {
 	keys: {
 		cached(hash: string): string | null | undefined;
 		load(kv: KvReader, hash: string, ttlMs: number): Promise<string | null>;
 	};
 	kv: KvReader;
-	/** Takes one token from an anonymous bucket under the anonymous tier. */
-	charge(key: string): Decision | Promise<Decision>;
+	/** Takes one token from an anonymous bucket under the anonymous tier (`defer`: the request's). */
+	charge(key: string, defer?: Defer): Decision | Promise<Decision>;
 }
 
 /** Tenant ids the limiter accepts. */
@@ -95,13 +98,14 @@ export function parseTenantSource(value: string): TenantSource {
  * answer at once; a credential (API key, path key) costs a hash and maybe a
  * KV read, so the answer is then a promise. A request without any tenant is
  * anonymous (or refused with `ANONYMOUS=reject`); a malformed id, path or
- * credential is refused.
+ * credential is refused. `defer` keeps a charge's background work alive.
  */
 export function resolveIdentity(
 	url: URL,
 	headers: Headers,
 	settings: IdentitySettings,
 	check: CredentialCheck,
+	defer?: Defer,
 ): Identity | Promise<Identity> {
 	const source = settings.tenantSource;
 	if (source.kind === "header") return claimed(headers.get(source.name), headers, settings);
@@ -115,12 +119,12 @@ export function resolveIdentity(
 		if (tenant && /^0[0-9]/.test(tenant)) return refused(400, "invalid-tenant", "Invalid tenant id", LEADING_ZERO);
 		if (!source.keyed || !tenant || !TENANT_ID.test(tenant)) return claimed(tenant, headers, settings, changed);
 		// A pattern whose key group is optional still needs the key.
-		return authenticate(match?.groups?.key ?? null, tenant, headers, settings, check, changed);
+		return authenticate(match?.groups?.key ?? null, tenant, headers, settings, check, defer, changed);
 	}
 	const authorization = headers.get("authorization");
 	const apiKey = headers.get("x-api-key");
 	if (authorization === null && apiKey === null) return claimed(null, headers, settings);
-	return authenticate(presentedKey(authorization, apiKey), undefined, headers, settings, check);
+	return authenticate(presentedKey(authorization, apiKey), undefined, headers, settings, check, defer);
 }
 
 const LEADING_ZERO = "a numeric tenant id may not have leading zeros";
@@ -182,6 +186,7 @@ async function authenticate(
 	headers: Headers,
 	settings: IdentitySettings,
 	check: CredentialCheck,
+	defer: Defer | undefined,
 	path?: string,
 ): Promise<Identity> {
 	const fits = (tenant: string | null | undefined): tenant is string =>
@@ -190,7 +195,7 @@ async function authenticate(
 	let tenant = hash === undefined ? null : check.keys.cached(hash);
 	if (fits(tenant)) return tenantIdentity(tenant, path);
 	const ip = anonymous(headers, settings);
-	const decision = await check.charge(ip.key);
+	const decision = await check.charge(ip.key, defer);
 	if (!decision.allowed) return { ...ip, throttled: decision };
 	if (hash !== undefined && tenant === undefined) tenant = await check.keys.load(check.kv, hash, settings.configTtlMs);
 	if (fits(tenant)) return tenantIdentity(tenant, path);

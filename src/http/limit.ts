@@ -20,18 +20,7 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 		const { settings } = runtime;
 		const { headers: requestHeaders } = request;
 		const defer = (work: Promise<unknown>) => ctx.waitUntil(work);
-		const resolved = resolveIdentity(url, requestHeaders, settings, {
-			keys: runtime.keys,
-			kv: env.CONFIG,
-			// Only on the slow path of a credential to check: the anonymous tier as the tier table has it.
-			charge: async (key) =>
-				runtime.limiter.admit(
-					key,
-					await runtime.configs.anonymousPolicy(env.CONFIG, settings.configTtlMs, defer),
-					1,
-					defer,
-				),
-		});
+		const resolved = resolveIdentity(url, requestHeaders, settings, runtime.credentials, defer);
 		const identity = resolved instanceof Promise ? await resolved : resolved;
 		if (identity.kind === "refused") throw new ProblemError(identity.problem, identity.headers);
 		// Path mode: the origin gets the canonical path the identity was read from.

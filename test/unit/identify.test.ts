@@ -238,6 +238,27 @@ describe("resolveIdentity: credentials", () => {
 		},
 	);
 
+	it("a charge gets the request's defer, to keep its background work alive", async () => {
+		const { check } = await fakes();
+		const defer = (_work: Promise<unknown>) => {};
+		const seen: unknown[] = [];
+		const url = new URL("https://api.example/");
+		await resolveIdentity(
+			url,
+			new Headers({ "x-api-key": KEY }),
+			settingsFor(apiKey),
+			{
+				...check,
+				charge: (key, given) => {
+					seen.push(given);
+					return check.charge(key);
+				},
+			},
+			defer,
+		);
+		expect(seen).toEqual([defer]);
+	});
+
 	it("300 guessed keys from one IP: 20 KV reads, then 429s without any", async () => {
 		const { check, state } = await fakes({ [KEY]: "acme" }, 20);
 		const kinds: string[] = [];
