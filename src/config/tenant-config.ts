@@ -5,6 +5,7 @@
  * default tier, stays in force. No `cloudflare:` imports; KV is injected.
  */
 
+import type { Defer } from "../limiter/local";
 import { SweepBudget } from "../limiter/sweep";
 import {
 	ANONYMOUS_TIER,
@@ -113,7 +114,7 @@ export class TenantConfigCache {
 		tenant: string,
 		defaultTier: string,
 		ttlMs: number,
-		defer?: (work: Promise<unknown>) => void,
+		defer?: Defer,
 	): TenantPolicy | Promise<TenantPolicy> {
 		const now = this.#now();
 		this.#sweep(now);
@@ -134,7 +135,7 @@ export class TenantConfigCache {
 			current.loading = this.#load(kv, tenant, current, ttlMs).finally(() => {
 				current.loading = null;
 			});
-			if (stale) defer?.(current.loading);
+			if (stale) defer?.waitUntil(current.loading);
 		}
 		if (stale) return this.#derive(current, defaultTier);
 		return current.loading.then(() => this.#derive(current, defaultTier));
@@ -144,11 +145,7 @@ export class TenantConfigCache {
 	 * The policy of anonymous clients: the `anonymous` tier of the tier table
 	 * (which an operator may override like any other), read like a tenant's.
 	 */
-	anonymousPolicy(
-		kv: KvReader,
-		ttlMs: number,
-		defer?: (work: Promise<unknown>) => void,
-	): TenantPolicy | Promise<TenantPolicy> {
+	anonymousPolicy(kv: KvReader, ttlMs: number, defer?: Defer): TenantPolicy | Promise<TenantPolicy> {
 		const tiers = this.#tiers;
 		if (tiers.readAt === 0) return this.tiers(kv, ttlMs).then(() => this.#anonymous());
 		this.#refreshTiers(kv, ttlMs, this.#now(), defer);
@@ -189,11 +186,11 @@ export class TenantConfigCache {
 	}
 
 	/** Reads an expired tier table again in the background; policies follow it on their next lookup. */
-	#refreshTiers(kv: KvReader, ttlMs: number, now: number, defer?: (work: Promise<unknown>) => void): void {
+	#refreshTiers(kv: KvReader, ttlMs: number, now: number, defer?: Defer): void {
 		const tiers = this.#tiers;
 		if (tiers.expiresAt > now || tiers.loading || tiers.readAt === 0) return;
 		const loading = this.tiers(kv, ttlMs);
-		defer?.(loading);
+		defer?.waitUntil(loading);
 	}
 
 	/** The entry's policy under the current tier table, derived again whenever either was read anew. */

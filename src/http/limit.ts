@@ -19,8 +19,8 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 		const runtime = runtimeFor(env);
 		const { settings } = runtime;
 		const { headers: requestHeaders } = request;
-		const defer = (work: Promise<unknown>) => ctx.waitUntil(work);
-		const resolved = resolveIdentity(url, requestHeaders, settings, runtime.credentials, defer);
+		// `ctx` is what keeps background work (KV refreshes, leases) alive past this request.
+		const resolved = resolveIdentity(url, requestHeaders, settings, runtime.credentials, ctx);
 		const identity = resolved instanceof Promise ? await resolved : resolved;
 		if (identity.kind === "refused") throw new ProblemError(identity.problem, identity.headers);
 		// Path mode: the origin gets the canonical path the identity was read from.
@@ -37,11 +37,11 @@ export async function limitAndForward(request: Request, env: Env, ctx: Execution
 		// Both answer at once on the common path; awaiting only real promises saves two turns per request.
 		const knownPolicy =
 			identity.kind === "tenant"
-				? runtime.configs.policyFor(env.CONFIG, identity.tenant, settings.defaultTier, settings.configTtlMs, defer)
-				: runtime.configs.anonymousPolicy(env.CONFIG, settings.configTtlMs, defer);
+				? runtime.configs.policyFor(env.CONFIG, identity.tenant, settings.defaultTier, settings.configTtlMs, ctx)
+				: runtime.configs.anonymousPolicy(env.CONFIG, settings.configTtlMs, ctx);
 		const policy = knownPolicy instanceof Promise ? await knownPolicy : knownPolicy;
 		const throttled = identity.kind === "anonymous" ? identity.throttled : undefined;
-		const decided = throttled ?? runtime.limiter.admit(identity.key, policy, cost, defer);
+		const decided = throttled ?? runtime.limiter.admit(identity.key, policy, cost, ctx);
 		const decision = decided instanceof Promise ? await decided : decided;
 		const tenant = identity.kind === "tenant" ? identity.tenant : null;
 		if (!decision.allowed && !Number.isFinite(decision.retryAfterMs)) {

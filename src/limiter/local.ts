@@ -126,8 +126,13 @@ export const MAX_DEADLINE_MS = 1_000;
 /** An isolate that has measured no round trip yet waits this long: the farthest healthy object's round trip, with room. */
 export const FIRST_DEADLINE_MS = 400;
 
-/** Keeps background work alive past the request that started it (`ExecutionContext.waitUntil`). */
-export type Defer = (work: Promise<unknown>) => void;
+/**
+ * Keeps background work alive past the request that started it: the request's
+ * `ExecutionContext` itself, so that passing it on costs no closure per request.
+ */
+export interface Defer {
+	waitUntil(work: Promise<unknown>): void;
+}
 
 /** The isolate's view of every tenant it serves. */
 export class LocalLimiter {
@@ -407,7 +412,7 @@ export class LocalLimiter {
 			if (entry.refill === refill) entry.refill = null;
 		});
 		entry.refill = refill;
-		defer?.(refill.catch((error: unknown) => this.#trip(entry, error)));
+		defer?.waitUntil(refill.catch((error: unknown) => this.#trip(entry, error)));
 		return refill;
 	}
 

@@ -240,7 +240,7 @@ describe("resolveIdentity: credentials", () => {
 
 	it("a charge gets the request's defer, to keep its background work alive", async () => {
 		const { check } = await fakes();
-		const defer = (_work: Promise<unknown>) => {};
+		const defer = { waitUntil: (_work: Promise<unknown>) => {} };
 		const seen: unknown[] = [];
 		const url = new URL("https://api.example/");
 		await resolveIdentity(

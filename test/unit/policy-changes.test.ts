@@ -28,7 +28,7 @@ function world(values: Record<string, unknown>, isolates = 2, options: ClusterOp
 	const cluster = new Cluster(options);
 	const kv = handKv(values);
 	const background: Promise<unknown>[] = [];
-	const defer = (work: Promise<unknown>) => background.push(work.catch(() => {}));
+	const defer = { waitUntil: (work: Promise<unknown>) => background.push(work.catch(() => {})) };
 	const edges = Array.from({ length: isolates }, (_, i) => ({
 		configs: new TenantConfigCache({ now: cluster.clock.now }),
 		limiter: cluster.isolate(`i${i}`) as LocalLimiter,

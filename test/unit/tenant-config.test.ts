@@ -42,7 +42,9 @@ describe("tenant config cache", () => {
 		clock.advance(31_000);
 		const deferred: Promise<unknown>[] = [];
 		// Answered without waiting for KV, which has not answered yet.
-		expect(await cache.policyFor(kv, "t", "starter", 30_000, (work) => deferred.push(work))).toMatchObject({
+		expect(
+			await cache.policyFor(kv, "t", "starter", 30_000, { waitUntil: (work) => deferred.push(work) }),
+		).toMatchObject({
 			tier: "growth",
 		});
 		// The tier table and the tenant's entry, both expired, are read again.
@@ -91,7 +93,7 @@ describe("tenant config cache", () => {
 		tiers = JSON.stringify({ anonymous: { rate: 1, burst: 2, weight: 0.5 } });
 		clock.advance(31_000);
 		const deferred: Promise<unknown>[] = [];
-		cache.anonymousPolicy(kv, 30_000, (work) => deferred.push(work));
+		cache.anonymousPolicy(kv, 30_000, { waitUntil: (work) => deferred.push(work) });
 		await Promise.all(deferred);
 		const policy = await cache.anonymousPolicy(kv, 30_000);
 		expect(policy).toMatchObject({ tier: "anonymous", rate: 1, burst: 2 });
