@@ -141,11 +141,27 @@ export function rateLimitHeaders(
 	status: PolicyStatus,
 	retryAfterS?: number,
 ): Record<string, string> {
-	const fields = fieldsOf(status.policy);
-	const remaining = String(sfInteger(status.remaining));
-	const reset = String(sfInteger(status.resetS));
 	// Usually the one policy advertised is the one the status is about, whose fields are already at hand.
 	const alone = policies.length === 1 && policies[0] === status.policy;
+	return headersFor(flavours, alone ? null : policies, status.policy, status.remaining, status.resetS, retryAfterS);
+}
+
+/**
+ * {@link rateLimitHeaders} with the status spread out (`policies` null: `policy`
+ * alone), so that the hot path allocates no status object nor one-policy list.
+ */
+function headersFor(
+	flavours: Readonly<HeaderFlavours>,
+	policies: readonly AdvertisedPolicy[] | null,
+	policy: AdvertisedPolicy,
+	remainingTokens: number,
+	resetS: number,
+	retryAfterS?: number,
+): Record<string, string> {
+	const fields = fieldsOf(policy);
+	const remaining = String(sfInteger(remainingTokens));
+	const reset = String(sfInteger(resetS));
+	const alone = policies === null;
 	const headers: Record<string, string> = {};
 	if (flavours.draft10) {
 		headers["RateLimit-Policy"] = alone ? fields.member10 : policies.map(member10).join(", ");
@@ -218,14 +234,13 @@ export function decisionHeaders(
 	let headers: Record<string, string>;
 	let retryAfterS: number | undefined;
 	if (decision.allowed) {
-		const status = { policy: tenant, remaining: decision.remaining, resetS: resetSeconds(tenant, decision.remaining) };
-		headers = rateLimitHeaders(flavours, [tenant], status);
+		headers = headersFor(flavours, null, tenant, decision.remaining, resetSeconds(tenant, decision.remaining));
 	} else {
 		const violated =
 			decision.reason === "burst_pool" ? advertised(decision.pool ?? settings.pool, BURST_POOL_POLICY_NAME) : tenant;
 		retryAfterS = retryAfterSeconds(decision.retryAfterMs, 1);
-		const status = { policy: violated, remaining: 0, resetS: retryAfterS };
-		headers = rateLimitHeaders(flavours, violated === tenant ? [tenant] : [tenant, violated], status, retryAfterS);
+		const policies = violated === tenant ? null : [tenant, violated];
+		headers = headersFor(flavours, policies, violated, 0, retryAfterS, retryAfterS);
 	}
 	if (decision.fallback) headers["X-RateLimit-Fallback"] = decision.fallback;
 	return retryAfterS === undefined ? { headers } : { headers, retryAfterS };
