@@ -21,16 +21,10 @@ export function newMeter(now: number): RateMeter {
 	return { rate: 0, since: now, count: 0 };
 }
 
-/** Records `amount` consumed at `now` and closes the window when it is over; returns a new meter. */
-export function observe(meter: RateMeter, now: number, amount: number): RateMeter {
-	const next = { ...meter };
-	record(next, now, amount);
-	return next;
-}
-
 /**
- * {@link observe} in place, for a meter that has one owner: the isolate
- * records every request it admits, and a new object each time is garbage.
+ * Records `amount` consumed at `now` and closes the window when it is over, in
+ * place: every meter has one owner, and the isolate records every request it
+ * admits, where a new object each time would be garbage.
  */
 export function record(meter: RateMeter, now: number, amount: number): void {
 	const elapsed = now - meter.since;

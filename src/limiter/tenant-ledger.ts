@@ -17,7 +17,7 @@ import {
 	SUSPENDED_RETRY_MS,
 	TENANT_LEASE_LIFETIMES,
 } from "./lease";
-import { newMeter, observe, type RateMeter } from "./rate";
+import { newMeter, type RateMeter, record } from "./rate";
 
 /** Durable state of a tenant's bucket. */
 export interface TenantLedgerState {
@@ -244,7 +244,7 @@ export class TenantLedger {
 
 	#grant(state: TenantLedgerState, request: LeaseRequest, held: number, granted: number, now: number): LeaseReply {
 		state.bucket = { tokens: state.bucket.tokens - granted, updatedAt: state.bucket.updatedAt };
-		state.grants = observe(state.grants, now, granted);
+		record(state.grants, now, granted);
 		state.counters.leases += 1;
 		// Long only while what stays in the bucket is half the burst or more: the long leases out then hold at
 		// most the other half, and a tenant that nears its limit is back on short leases within one of them.
