@@ -38,6 +38,8 @@ export class Metrics implements CallObserver {
 	readonly latency = new Histogram(0.01, 10_000);
 	/** Admitted after the warm-up, per tenant (for pool shares). */
 	readonly tenantAdmitted: Float64Array;
+	/** What the tenant's exact reference bucket took after the warm-up (the most any limiter could admit of it). */
+	readonly tenantIdealAfter: Float64Array;
 	/** Worst window excess: every admission, and leased admissions only (no fallback). */
 	readonly tenantExcess: ExcessTable;
 	readonly tenantExcessLeased: ExcessTable;
@@ -64,6 +66,7 @@ export class Metrics implements CallObserver {
 	) {
 		const n = workload.size;
 		this.tenantAdmitted = new Float64Array(n);
+		this.tenantIdealAfter = new Float64Array(n);
 		this.tenantExcess = new ExcessTable(n);
 		this.tenantExcessLeased = new ExcessTable(n);
 		this.poolExcess = new ExcessTracker(pool);
@@ -99,7 +102,10 @@ export class Metrics implements CallObserver {
 		}
 		this.#refTokens[tenant] = tokens - 1;
 		this.ideal += 1;
-		if (after) this.idealAfter += 1;
+		if (after) {
+			this.idealAfter += 1;
+			this.tenantIdealAfter[tenant] = (this.tenantIdealAfter[tenant] as number) + 1;
+		}
 		this.#advanceTrailing(t);
 		return this.#trailingSum < this.pool.rate;
 	}

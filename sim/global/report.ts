@@ -32,8 +32,17 @@ export interface ScenarioReport {
 const pct = (part: number, whole: number): number => (whole > 0 ? (part / whole) * 100 : 0);
 const round = (value: number, digits = 4): number => Number(value.toFixed(digits));
 
-/** Each backlogged tenant's error against its weighted max-min fair share of what the pool admitted. */
-export function poolShareErrors(result: EngineResult, options: EngineOptions): number[] | null {
+/**
+ * Each backlogged tenant's error against its weighted max-min fair share of
+ * what the pool admitted, and its floor: how far below that share the
+ * requests its own exact bucket could take fell (arrivals are Poisson: a
+ * tenant that offers a little more than its share on average offers less in
+ * some runs, and no limiter can admit what was never sent).
+ */
+export function poolShareErrors(
+	result: EngineResult,
+	options: EngineOptions,
+): { errors: number[]; floors: number[] } | null {
 	const { workload, metrics } = result;
 	const seconds = (options.durationMs - options.warmupMs) / 1000;
 	const demand = new Float64Array(workload.size);
@@ -50,12 +59,14 @@ export function poolShareErrors(result: EngineResult, options: EngineOptions): n
 	const level = waterFill(demand, weight, metrics.admittedAfter / seconds);
 	if (!Number.isFinite(level)) return null;
 	const errors: number[] = [];
+	const floors: number[] = [];
 	for (let i = 0; i < workload.size; i++) {
 		const fair = (weight[i] as number) * level;
 		if ((demand[i] as number) <= fair * (1 + 1e-9)) continue;
 		errors.push((Math.abs((metrics.tenantAdmitted[i] as number) / seconds - fair) / fair) * 100);
+		floors.push((Math.max(0, fair - (metrics.tenantIdealAfter[i] as number) / seconds) / fair) * 100);
 	}
-	return errors;
+	return { errors, floors };
 }
 
 /** The report of one finished run. */
@@ -77,6 +88,8 @@ export function scenarioReport(
 		),
 	).flat();
 	const shares = poolShareErrors(result, options);
+	const errors = shares?.errors ?? [];
+	const floors = shares?.floors ?? [];
 	return {
 		name,
 		admitted: m.admitted,
@@ -98,10 +111,12 @@ export function scenarioReport(
 		waited_floor_pct: round(pct(m.waitedFloor, m.requests)),
 		added_latency_ms: { p50: round(m.latency.quantile(0.5), 2), p99: round(m.latency.quantile(0.99), 2) },
 		fallback_pct: round(pct(m.fallbacks, m.requests)),
-		pool_share_error_pct: shares && shares.length > 0 ? round(Math.max(...shares), 2) : null,
-		pool_share_error_p50_pct: shares && shares.length > 0 ? round(quantile(shares, 0.5), 2) : null,
-		pool_share_error_p95_pct: shares && shares.length > 0 ? round(quantile(shares, 0.95), 2) : null,
-		pool_share_backlogged_tenants: shares ? shares.length : null,
+		pool_share_error_pct: errors.length > 0 ? round(Math.max(...errors), 2) : null,
+		pool_share_error_p50_pct: errors.length > 0 ? round(quantile(errors, 0.5), 2) : null,
+		pool_share_error_p95_pct: errors.length > 0 ? round(quantile(errors, 0.95), 2) : null,
+		pool_share_floor_pct: floors.length > 0 ? round(Math.max(...floors), 2) : null,
+		pool_share_floor_p50_pct: floors.length > 0 ? round(quantile(floors, 0.5), 2) : null,
+		pool_share_backlogged_tenants: shares ? errors.length : null,
 		tenant_over_admitted_excl_fallback: round(m.tenantExcessLeased.max()),
 		pool_over_admitted_excl_fallback: round(m.poolExcessLeased.worst),
 		offered: m.offered,

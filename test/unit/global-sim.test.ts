@@ -87,6 +87,9 @@ describe("global simulation, small", { timeout: 60_000 }, () => {
 		expect(report.tenant_over_admitted_excl_fallback).toBe(0);
 		expect(report.pool_over_admitted_excl_fallback).toBe(0);
 		expect(report.pool_share_error_pct).not.toBeNull();
+		// The floor is a shortfall of what a tenant sent against its share: a percentage of that share.
+		expect(report.pool_share_floor_pct).toBeGreaterThanOrEqual(0);
+		expect(report.pool_share_floor_pct).toBeLessThanOrEqual(100);
 	});
 
 	// Issue 13's report: with every TenantBucket leasing its own reserve from one pool, 5,000 quiet tenants at 40 %
