@@ -50,6 +50,7 @@ export class Cluster {
 			now: this.clock.now,
 			save: () => {},
 			lifetimes: POOL_LEASE_LIFETIMES,
+			poolShard: true,
 		});
 		this.pool.configure(shardPolicy(options.pool ?? DEFAULT_BURST_POOL, 1, this.clock.now()), BURST_POOL_TIER);
 	}

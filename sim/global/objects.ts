@@ -8,6 +8,7 @@
  */
 import type { BucketPolicy } from "../../src/limiter/bucket";
 import { type LeaseReply, type LeaseRequest, POOL_LEASE_LIFETIMES } from "../../src/limiter/lease";
+import { type PoolRoot, rootFor } from "../../src/limiter/pool-root";
 import { BURST_POOL_TIER, shardPolicy } from "../../src/limiter/pool-shards";
 import { TenantLedger } from "../../src/limiter/tenant-ledger";
 import type { Random } from "./prng";
@@ -16,6 +17,9 @@ import type { Workload } from "./workload";
 
 /** Each call's round trip is its base times a uniform factor in 1 ± this. */
 export const RTT_JITTER = 0.2;
+
+/** Round trip between a pool shard and the pool's root (ms, before jitter): objects within one region. */
+export const ROOT_RTT_MS = 20;
 
 /** Where the objects report their calls (the metrics). */
 export interface CallObserver {
@@ -39,11 +43,26 @@ export class Objects {
 		shards: number,
 		readonly observer: CallObserver,
 	) {
-		this.shards = Array.from({ length: shards }, () => {
+		let root: PoolRoot | undefined;
+		this.shards = Array.from({ length: shards }, (_, shard) => {
 			const ledger = new TenantLedger(undefined, {
 				now: scheduler.now,
 				save: () => {},
 				lifetimes: POOL_LEASE_LIFETIMES,
+				poolShard: true,
+				shard,
+				// Shards and their root talk within a region.
+				root: async (report) => {
+					// No jitter: drawing it would shift every other call's from the stream they share.
+					const half = ROOT_RTT_MS / 2;
+					await scheduler.sleep(half);
+					const sent = structuredClone(report);
+					const current = rootFor(root, sent, shards);
+					if (current) root = current;
+					const reply = current?.report(sent) ?? { rate: sent.rate };
+					await scheduler.sleep(half);
+					return reply;
+				},
 			});
 			ledger.configure(shardPolicy(pool, shards, scheduler.now()), BURST_POOL_TIER);
 			return ledger;

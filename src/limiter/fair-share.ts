@@ -1,10 +1,17 @@
 /**
- * Weighted sharing of an isolate's burst-pool tokens among its tenants while
- * the pool is contended (within {@link CONTENDED_MS} of its shard refusing,
- * granting less than asked or running low, or of a request denied for want of
- * pool tokens); uncontended, every tenant takes what it needs and this costs
- * one comparison. It shares what one isolate holds: a tenant served by many
- * isolates gets its weighted share in each.
+ * Weighted sharing of an isolate's burst-pool tokens among its tenants.
+ * Uncontended, every tenant takes what it needs and this costs one comparison.
+ *
+ * While the pool's root sets a fair level λ (see pool-level.ts and
+ * pool-root.ts), it shares the whole world's pool: a tenant passes
+ * `weight × λ / offered` of its requests, whichever isolates they reach. From
+ * when its shard runs half empty, the isolate counts the requests it decides
+ * by their tenant's `offered / weight`, for the root to solve λ from.
+ *
+ * Otherwise, while the pool is contended (within {@link CONTENDED_MS} of its
+ * shard refusing, granting less than asked or running low, or of a request
+ * denied for want of pool tokens), it shares what this one isolate holds: a
+ * tenant served by many isolates gets its weighted share in each.
  *
  * Start-time fair queuing without a queue: each tenant has a virtual time
  * that advances by `cost / weight` with every pool token it takes; a tenant
@@ -16,6 +23,8 @@
  *
  * Pure; the clock is passed in.
  */
+import { DemandHistogram, keptCredit, levelBin, passes } from "./pool-level";
+import { currentRate, type RateMeter } from "./rate";
 
 /** The pool counts as contended for this long after a sign of contention. */
 export const CONTENDED_MS = 1_000;
@@ -36,15 +45,59 @@ export const ACTIVE_MS = 1_000;
 /** The slowest active tenant is looked up again at most this often (a scan of the active tenants). */
 export const SLOWEST_REFRESH_MS = 10;
 
+/** An isolate counts its requests for the fair level while its shard was at most this full lately. */
+export const COUNT_BELOW_FRACTION = 0.5;
+
+/** How long after its shard last looked busy (or set a level) an isolate keeps counting, and the level holds. */
+export const LEVEL_COUNT_MS = 2_000;
+
+/**
+ * A tenant the level refuses renews its lease ahead of time once the lease is
+ * this old, for the offered rate its bucket returns: a roomy lease lasts 8 s,
+ * and a level solved from rates that old held small contended deployments'
+ * pools 7–21 % unused (at 2 s, 7–8 %; at 1 s, 0–1 %). Only tenants over the
+ * level pay it, one tenant call a second per isolate.
+ */
+export const OFFERED_REFRESH_MS = 1_000;
+
 /** What fair sharing keeps per tenant (on its entry). */
 export interface FairTenant {
 	/** Pool tokens taken while contended, divided by weight (lifted, see above). */
 	fairTime: number;
+	/** The tenant's offered rate across its isolates, as its bucket last said (0: not known yet). */
+	offered: number;
+	/** What the level lets the tenant pass (see pool-level.ts `passes`). */
+	poolCredit: number;
+	/** What this isolate admits of the tenant… */
+	demand: RateMeter;
+	/** …and how many of its requests it admitted and denied since it last called the tenant's bucket. */
+	admitted: number;
+	denied: number;
+}
+
+/**
+ * The tenant's offered rate as far as this isolate knows: its bucket's figure,
+ * or what this isolate alone is offered if that is more (the bucket's figure
+ * is as old as the isolate's last call to it, and 0 before any isolate
+ * reported). What the isolate is offered is what it admits, scaled by what it
+ * decided over what it admitted since that call (the level refuses most
+ * requests of a tenant far over it); one more of each keeps the first
+ * requests after a call from reading as a tenant that offers nothing.
+ */
+function offeredRate(tenant: FairTenant, now: number): number {
+	const local = (currentRate(tenant.demand, now) * (tenant.admitted + tenant.denied + 1)) / (tenant.admitted + 1);
+	return Math.max(tenant.offered, local);
 }
 
 /** One isolate's weighted sharing of its pool tokens. */
 export class FairShare {
 	#contendedUntil = 0;
+	/** The later of `#contendedUntil` and `#countUntil`: before it, every tenant takes what it needs. */
+	#busyUntil = 0;
+	/** The level as the shard last said (Infinity: none), and until when requests are counted for it. */
+	#level = Number.POSITIVE_INFINITY;
+	#countUntil = 0;
+	#demand: DemandHistogram | undefined;
 	/** The service point: the highest virtual start time admitted so far. */
 	#serviceTime = 0;
 	/** Virtual time one quantum is worth: a quarter of the last pool grant per unit of active weight. */
@@ -70,6 +123,36 @@ export class FairShare {
 	/** Notes a sign of contention (a request denied for want of pool tokens). */
 	contend(now: number): void {
 		this.#contendedUntil = now + CONTENDED_MS;
+		this.#busyUntil = Math.max(this.#contendedUntil, this.#countUntil);
+	}
+
+	/**
+	 * Notes the shard's level (undefined: none) from a pool reply that left it
+	 * `remaining` of `burst`, and counts requests from now on if it set one or
+	 * is at most half full (a shard that refills its burst in a second can run
+	 * from half to empty within a lease).
+	 */
+	observeLevel(level: number | undefined, remaining: number, burst: number, now: number): void {
+		this.#level = level ?? Number.POSITIVE_INFINITY;
+		if (level === undefined && remaining >= burst * COUNT_BELOW_FRACTION) return;
+		this.#demand ??= new DemandHistogram(now);
+		this.#countUntil = now + LEVEL_COUNT_MS;
+		this.#busyUntil = Math.max(this.#contendedUntil, this.#countUntil);
+	}
+
+	/** Whether the pool's level shares the pool now (its refusals are the level's, not this isolate's queue's). */
+	leveled(now: number): boolean {
+		return this.#countUntil > now && this.#level < Number.POSITIVE_INFINITY;
+	}
+
+	/** The counts for the next pool call (see {@link DemandHistogram.take}). */
+	takeDemand(now: number): { bins: number[]; ms: number } | undefined {
+		return this.#demand?.take(now);
+	}
+
+	/** Counts a request refused for want of pool tokens: demand all the same. */
+	count(tenant: FairTenant, weight: number, cost: number, now: number): void {
+		if (this.#countUntil > now) this.#demand?.add(levelBin(offeredRate(tenant, now), weight), cost);
 	}
 
 	/**
@@ -77,6 +160,22 @@ export class FairShare {
 	 * now; if so, they are charged to its virtual time.
 	 */
 	take(tenant: FairTenant, weight: number, cost: number, now: number): boolean {
+		// Kept this small so that it inlines into every request's path; the sharing itself is apart.
+		return now >= this.#busyUntil || this.#share(tenant, weight, cost, now);
+	}
+
+	/** {@link take} while the pool is busy: by the level, or by this isolate's queue. */
+	#share(tenant: FairTenant, weight: number, cost: number, now: number): boolean {
+		if (this.#countUntil > now) {
+			const offered = offeredRate(tenant, now);
+			this.#demand?.add(levelBin(offered, weight), cost);
+			if (this.#level < Number.POSITIVE_INFINITY) {
+				// The level shares the world's pool; the queue below would share a second time.
+				const result = passes(tenant.poolCredit, cost, offered, weight, this.#level);
+				tenant.poolCredit = keptCredit(result);
+				return result >= 0;
+			}
+		}
 		if (now >= this.#contendedUntil) return true;
 		const w = weight > 0 ? weight : 1;
 		const ask = ++this.#asks;

@@ -8,6 +8,7 @@
  * spent twice.
  */
 import type { TenantPolicy } from "../tiers";
+import type { DemandHistogram } from "./pool-level";
 
 /** Why a request was denied. */
 export type DenyReason = "tenant_rate" | "burst_pool" | "suspended";
@@ -50,6 +51,12 @@ export interface LeaseRequest {
 	 * admitted during a failure counts once the bucket answers again. @default 0
 	 */
 	spent?: number;
+	/**
+	 * Pool calls only: the requests the isolate decided since its previous pool
+	 * call, counted by their tenant's offered rate per unit of weight (flat
+	 * `[bin, count, …]` pairs, see {@link DemandHistogram}), and the time they cover.
+	 */
+	demand?: { bins: number[]; ms: number };
 }
 
 /** A TenantBucket's answer. */
@@ -77,6 +84,10 @@ export interface LeaseReply {
 	 * the grant emptied the bucket (see {@link drainedPaceMs}). @default DENY_CACHE_MS
 	 */
 	paceMs?: number;
+	/** TenantBucket replies: the tenant's offered rate across its isolates (requests/s, admitted or not). */
+	offered?: number;
+	/** Pool shard replies, while contended: the fair level λ (requests/s per unit of weight), see pool-level.ts. */
+	level?: number;
 }
 
 /**

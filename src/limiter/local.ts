@@ -16,7 +16,7 @@
 import { newerView, type TenantPolicy } from "../tiers";
 import type { BucketPolicy } from "./bucket";
 import { chargeFallback, circuitOpenUntil, type FailMode, fallbackAnswer } from "./failure-policy";
-import { FairShare } from "./fair-share";
+import { FairShare, OFFERED_REFRESH_MS } from "./fair-share";
 import {
 	DENY_CACHE_MS,
 	type DenyReason,
@@ -209,7 +209,7 @@ export class LocalLimiter {
 			return this.#denied(entry, cost, now);
 		}
 		const pool = this.#pool;
-		const poolState = pool ? this.#poolState(entry, pool.entry, cost, now) : "leased";
+		const poolState = pool ? this.#poolState(key, entry, pool.entry, cost, now, defer) : "leased";
 		if (typeof poolState === "object") return poolState;
 		if (poolState === "wait") return undefined;
 		let fallback: FailMode | undefined;
@@ -242,17 +242,29 @@ export class LocalLimiter {
 	 * `burst_pool` denial (cached from the shard, or this isolate's weighted
 	 * sharing under contention) that charges the tenant nothing.
 	 */
-	#poolState(entry: Entry, pool: Entry, cost: number, now: number): "leased" | "failing" | "wait" | Decision {
+	#poolState(
+		key: string,
+		entry: Entry,
+		pool: Entry,
+		cost: number,
+		now: number,
+		defer: Defer | undefined,
+	): "leased" | "failing" | "wait" | Decision {
 		const state = this.#state(pool, cost, now);
 		if (state === "denied") {
 			this.#fair.contend(now);
+			this.#fair.count(entry, entry.policy.weight, cost, now);
 			pool.denied += 1;
 			entry.denied += 1;
 			return { ...this.#denied(pool, cost, now), policy: entry.policy, remaining: this.#remaining(entry) };
 		}
-		// Under contention the isolate's pool tokens go to its tenants in proportion to their weights.
+		// Under contention the pool's tokens go to tenants by weight: the world's by the pool's level, or this isolate's.
 		if (state === "leased" && !this.#fair.take(entry, entry.policy.weight, cost, now)) {
 			entry.denied += 1;
+			// The level needs the tenant's offered rate as its bucket adds it up, and a roomy lease lasts seconds.
+			const leasedAt = entry.leaseExpiresAt - entry.leaseMs;
+			if (!entry.refill && now - leasedAt > OFFERED_REFRESH_MS && this.#fair.leveled(now))
+				this.#start(key, entry, 1, true, defer).catch(() => {});
 			return {
 				allowed: false,
 				policy: entry.policy,
@@ -458,6 +470,7 @@ export class LocalLimiter {
 				denied,
 				fallbacks,
 				spent,
+				...(isPool && { demand: this.#fair.takeDemand(now) }),
 			});
 		} catch (error) {
 			// Statistics go with the next call; the returned tokens are lost (bounded), never double spent.
@@ -473,6 +486,8 @@ export class LocalLimiter {
 		entry.breakerUntil = 0;
 		if (newerView(reply.policy, entry.policy, after, true)) entry.policy = reply.policy;
 		entry.remoteRemaining = reply.remaining;
+		if (isPool) this.#fair.observeLevel(reply.level, reply.remaining, reply.policy.burst, after);
+		else if (reply.offered !== undefined) entry.offered = reply.offered;
 		// Of what the isolate holds now, only what the bucket counts under the new lease lives on with it; the
 		// rest keeps its old lifetime if nothing was granted, and is dropped otherwise (never spent uncounted).
 		if (isPool) this.#fair.observeGrant(reply.granted, want, reply.remaining, reply.policy.burst, after);

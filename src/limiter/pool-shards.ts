@@ -23,6 +23,18 @@ export function shardName(index: number): string {
 	return `shard-${index}`;
 }
 
+/** The Durable Object name of the pool's root (see pool-root.ts), a BurstPool that is no shard. */
+export const ROOT_NAME = "root";
+
+/**
+ * The index of shard `name` (inverse of {@link shardName}); -1 if it is none.
+ * @example shardIndex("shard-3") // 3
+ */
+export function shardIndex(name: string): number {
+	const index = name.startsWith("shard-") ? Number(name.slice(6)) : Number.NaN;
+	return Number.isInteger(index) && index >= 0 ? index : -1;
+}
+
 /**
  * The shard an isolate leases from: a hash of its id, so that isolates spread
  * evenly and each keeps to one shard for its life.

@@ -55,6 +55,10 @@ export interface Entry {
 	spent: number;
 	/** The tenant's place in the isolate's weighted sharing of a contended pool ({@link FairShare}). */
 	fairTime: number;
+	/** The tenant's offered rate across its isolates, as its bucket last said (0: not known yet). */
+	offered: number;
+	/** What the fair level lets the tenant pass to a contended pool (see pool-level.ts `passes`). */
+	poolCredit: number;
 }
 
 /** A fresh entry: no lease, nothing to report. */
@@ -84,6 +88,9 @@ export function newEntry(policy: TenantPolicy, now: number): Entry {
 		fallbacks: 0,
 		spent: 0,
 		fairTime: 0,
+		offered: 0,
+		// Half a request: neither the first nor the last of a tenant's requests in each isolate is favoured.
+		poolCredit: 0.5,
 	};
 }
 

@@ -17,6 +17,8 @@ import {
 	SUSPENDED_RETRY_MS,
 	TENANT_LEASE_LIFETIMES,
 } from "./lease";
+import { DemandReports, OfferedRate } from "./pool-level";
+import { KEPT_STOCK, type PoolRoot, ROOT_INTERVAL_MS, type RootReply, rootFor, type ShardReport } from "./pool-root";
 import { newMeter, type RateMeter, record } from "./rate";
 
 /** Durable state of a tenant's bucket. */
@@ -36,6 +38,8 @@ export interface TenantLedgerState {
 	roomyOutstanding?: Record<string, Outstanding>;
 	lastLeaseAt: number;
 	counters: TenantCounters;
+	/** A pool shard's rate as its root last set it (its policy's otherwise). */
+	shareRate?: number;
 }
 
 /** Tokens counted as leased out under one lease, and until when. */
@@ -76,6 +80,18 @@ export interface TenantLedgerDeps {
 	save(state: TenantLedgerState): void;
 	/** How long leases last, near the limit and far from it. @default TENANT_LEASE_LIFETIMES */
 	lifetimes?: LeaseLifetimes;
+	/**
+	 * A shard of the burst pool: solves the fair level from its isolates' demand
+	 * and returns it while contended, instead of a tenant's offered rate. @default false
+	 */
+	poolShard?: boolean;
+	/**
+	 * A pool shard's root: takes the shard's report, answers its rate and the
+	 * fair level (see {@link PoolRoot}). @default the shard is its own root
+	 */
+	root?: (report: ShardReport) => Promise<RootReply>;
+	/** A pool shard's index, for its root. @default 0 */
+	shard?: number;
 }
 
 /** An isolate counts as one of the tenant's callers for this long after its last call. */
@@ -119,23 +135,117 @@ export class TenantLedger {
 	 * would make each call's work grow with the isolates.
 	 */
 	#out = 0;
+	/** A tenant's offered rate across its isolates (tenants), or its isolates' demand for the fair level (shards). */
+	readonly #offered: OfferedRate | undefined;
+	readonly #demand: DemandReports | undefined;
+	readonly #root: ((report: ShardReport) => Promise<RootReply> | RootReply) | undefined;
+	#level = Number.POSITIVE_INFINITY;
+	#rootAt = Number.NEGATIVE_INFINITY;
+	#rootBusy = false;
+	/** Since the last report to the root: requests refused for want of this shard's tokens, refill wasted. */
+	#refused = 0;
+	#wasted = 0;
 
 	constructor(state: TenantLedgerState | undefined, deps: TenantLedgerDeps) {
 		this.#state = state;
 		this.#deps = deps;
 		this.#lifetimes = deps.lifetimes ?? TENANT_LEASE_LIFETIMES;
+		if (deps.poolShard) {
+			this.#demand = new DemandReports();
+			let local: PoolRoot | undefined;
+			this.#root =
+				deps.root ??
+				((report) => {
+					// Alone, a shard is its own root: same level arithmetic, no rate to move.
+					const root = rootFor(local, report, 1);
+					if (!root) return { rate: report.rate };
+					local = root;
+					return root.report({ ...report, shard: 0 });
+				});
+		} else this.#offered = new OfferedRate();
 		if (state) for (const lease of leases(state)) this.#out += lease.granted;
 	}
 
 	/** Grants up to `want` tokens (at least `min`), or says why not. */
 	lease(request: LeaseRequest): LeaseReply {
+		const reply = this.#lease(request);
+		const now = this.#deps.now();
+		const state = this.#state as TenantLedgerState;
+		if (this.#offered) {
+			// All of them, those over the tenant's own rate too: a share of the pool is passed as a fraction of them.
+			const offered = this.#offered.report(request.admitted + request.denied, now);
+			reply.offered = offered;
+		} else if (this.#demand) {
+			if (request.demand) this.#demand.report(request.isolate, request.demand.bins, request.demand.ms, now);
+			this.#refused += request.denied;
+			this.#askRoot(state, now);
+			if (Number.isFinite(this.#level)) reply.level = this.#level;
+		}
+		return reply;
+	}
+
+	/** Reports to the root at most every ROOT_INTERVAL_MS, one report at a time; applies its answer when it comes. */
+	#askRoot(state: TenantLedgerState, now: number): void {
+		const root = this.#root;
+		if (!root || this.#rootBusy || now - this.#rootAt < ROOT_INTERVAL_MS) return;
+		const seconds = Math.max(0.001, (now - this.#rootAt) / 1000);
+		const report: ShardReport = {
+			shard: this.#deps.shard ?? 0,
+			rate: this.#rate(state),
+			even: state.policy.rate,
+			version: state.policy.version,
+			demand: (this.#demand as DemandReports).totals(now),
+			refused: Number.isFinite(seconds) ? this.#refused / seconds : 0,
+			wasted: Number.isFinite(seconds) ? this.#wasted / seconds : 0,
+			spare: Math.max(0, state.bucket.tokens - state.policy.burst * KEPT_STOCK),
+		};
+		this.#refused = 0;
+		this.#wasted = 0;
+		this.#rootAt = now;
+		const apply = (reply: RootReply): void => {
+			// An answer about the pool as it was before an operator changed it is void.
+			if (state.policy.version !== report.version) return;
+			this.#level = reply.level ?? Number.POSITIVE_INFINITY;
+			if (reply.rate === this.#rate(state)) return;
+			// Refilled at the old rate until now; at the new one from now.
+			this.#settle(state, this.#deps.now());
+			state.shareRate = reply.rate;
+			this.#deps.save(state);
+		};
+		const answer = root(report);
+		if (!(answer instanceof Promise)) {
+			apply(answer);
+			return;
+		}
+		this.#rootBusy = true;
+		answer
+			.then(apply, () => {})
+			.finally(() => {
+				this.#rootBusy = false;
+			});
+	}
+
+	/** The rate the bucket refills at: a pool shard's as its root set it. */
+	#rate(state: TenantLedgerState): number {
+		return state.shareRate ?? state.policy.rate;
+	}
+
+	/** The policy the bucket's arithmetic uses (a shard's rate as its root set it). */
+	#bucketPolicy(state: TenantLedgerState): BucketPolicy {
+		return state.shareRate === undefined ? state.policy : { rate: state.shareRate, burst: state.policy.burst };
+	}
+
+	#lease(request: LeaseRequest): LeaseReply {
 		const now = this.#deps.now();
 		const { state, held } = this.#absorb(request, now);
 		if (state.policy.suspended) return this.#deny(state, held, "suspended", SUSPENDED_RETRY_MS);
 		const { policy } = state;
 		const whole = Math.floor(state.bucket.tokens);
 		if (request.min > policy.burst || whole < request.min) {
-			const retryAfterMs = Math.max(msUntil(state.bucket, policy, request.min), this.#paceMs(policy));
+			const retryAfterMs = Math.max(
+				msUntil(state.bucket, this.#bucketPolicy(state), request.min),
+				this.#paceMs(policy),
+			);
 			return this.#deny(state, held, "tenant_rate", retryAfterMs);
 		}
 		return this.#grant(state, request, held, Math.min(Math.max(request.want, request.min), whole), now);
@@ -147,7 +257,7 @@ export class TenantLedger {
 		if (!state) return undefined;
 		const now = this.#deps.now();
 		const leasedOut = reserved(state, now);
-		const bucket = refill(state.bucket, capacity(state.policy, leasedOut), now);
+		const bucket = refill(state.bucket, capacity(this.#bucketPolicy(state), leasedOut), now);
 		return {
 			key: state.key,
 			policy: state.policy,
@@ -170,6 +280,8 @@ export class TenantLedger {
 		} else if (newerView(policy, state.policy, now, true)) {
 			this.#settle(state, now);
 			state.policy = policy;
+			// A pool shard starts again from its even part of the new pool; its root learns of it from its next report.
+			state.shareRate = undefined;
 			// A lower burst takes effect at once.
 			this.#settle(state, now);
 		}
@@ -203,7 +315,8 @@ export class TenantLedger {
 		const held = Math.min(request.held ?? 0, previous?.granted ?? 0);
 		if (held > 0) this.#count(state, request.lease, held, now, this.#lifetimes.tightMs);
 		const returned = Math.min(request.returned, (previous?.granted ?? 0) - held);
-		if (returned > 0) state.bucket = credit(state.bucket, capacity(state.policy, this.#out), now, returned);
+		if (returned > 0)
+			state.bucket = credit(state.bucket, capacity(this.#bucketPolicy(state), this.#out), now, returned);
 		// What the isolate admitted alone while this bucket could not answer is spent too.
 		if ((request.spent ?? 0) > 0)
 			state.bucket = { tokens: state.bucket.tokens - (request.spent ?? 0), updatedAt: state.bucket.updatedAt };
@@ -291,7 +404,10 @@ export class TenantLedger {
 				if ((record[id] as Outstanding).expiresAt > now) break;
 				this.#drop(state, id, now);
 			}
-		state.bucket = refill(state.bucket, capacity(state.policy, this.#out), now);
+		const before = state.bucket.tokens + (this.#rate(state) * Math.max(0, now - state.bucket.updatedAt)) / 1000;
+		state.bucket = refill(state.bucket, capacity(this.#bucketPolicy(state), this.#out), now);
+		// What a shard's bucket could not hold: its rate is more than its isolates take.
+		if (this.#demand) this.#wasted += Math.max(0, before - state.bucket.tokens);
 	}
 
 	/** Counts `granted` tokens out under lease `id` until its lifetime `ttlMs` and the grace are over. */

@@ -3,7 +3,9 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { parsePoolPolicy, parsePoolShards } from "../../src/config/settings";
 import { LEASE_GRACE_MS, type LeaseRequest, POOL_LEASE_TTL_MS } from "../../src/limiter/lease";
-import { BURST_POOL_TIER, shardName } from "../../src/limiter/pool-shards";
+import { levelBin } from "../../src/limiter/pool-level";
+import type { ShardReport } from "../../src/limiter/pool-root";
+import { BURST_POOL_TIER, ROOT_NAME, shardName } from "../../src/limiter/pool-shards";
 import type { BurstPool } from "../../src/objects/burst-pool";
 import type { TenantPolicy } from "../../src/tiers";
 import { useFrozenClock } from "../support/clock";
@@ -114,5 +116,46 @@ describe("BurstPool shard", () => {
 		await evictDurableObject(stub);
 		expect((await stub.state()).policy).toMatchObject(part(pool));
 		expect(await runInDurableObject(stub, (_: BurstPool, state) => state.storage.kv.get("configured"))).toBeUndefined();
+	});
+});
+
+describe("BurstPool root", () => {
+	const even = part(pool).rate;
+	/** A shard's report: running at `rate`, its isolates offering `demand`/s at 100/s per tenant of weight 1. */
+	/** Shards' reports carry their policy's version: the root answers only the newest pool's. */
+	let version = 0;
+	const report = (shard: number, rate: number, demand: number): ShardReport => ({
+		shard,
+		rate,
+		even,
+		version,
+		demand: demand > 0 ? [levelBin(100, 1), demand] : [],
+		refused: 0,
+		wasted: 0,
+	});
+
+	// How rates move between several shards is the pure PoolRoot's (test/unit/pool-root.test.ts); here, the object.
+	it("answers a contended world with one level and the shard's rate, and keeps its bounds across eviction", async () => {
+		const root = env.BURST_POOL.getByName(ROOT_NAME);
+		version = (await env.BURST_POOL.getByName(shardName(0)).state()).policy.version;
+		// Twice the pool offered, by tenants at 100/s each: the level halves what each passes.
+		const answer = await root.report(report(0, even, 2 * pool.rate));
+		expect(answer.level).toBeGreaterThan(48);
+		expect(answer.level).toBeLessThan(52);
+		expect(answer.rate).toBeLessThanOrEqual(pool.rate);
+		await evictDurableObject(root);
+		const saved = await runInDurableObject(root, (_: BurstPool, state) => state.storage.kv.get("root"));
+		expect(saved).toMatchObject({ rate: pool.rate, shards, version });
+		// A shard of an older pool than the root's gets no new rate: it keeps the one it reported.
+		expect(await root.report({ ...report(0, 123, 2 * pool.rate), version: version - 1 })).toEqual({ rate: 123 });
+	});
+
+	it("hears from a shard as soon as isolates lease from it", async () => {
+		const root = env.BURST_POOL.getByName(ROOT_NAME);
+		await env.BURST_POOL.getByName(shardName(2)).lease(request(shardName(2), "a", 10));
+		await vi.waitFor(async () => {
+			const saved = await runInDurableObject(root, (_: BurstPool, state) => state.storage.kv.get("root"));
+			expect(saved).toMatchObject({ rate: pool.rate, shards });
+		});
 	});
 });

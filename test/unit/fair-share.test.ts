@@ -1,8 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { CONTENDED_MS as FAIR_CONTENDED_MS, FairShare, type FairTenant } from "../../src/limiter/fair-share";
+import { newMeter } from "../../src/limiter/rate";
 
 describe("FairShare", () => {
-	const tenant = (): FairTenant => ({ fairTime: 0 });
+	const tenant = (): FairTenant => ({
+		fairTime: 0,
+		offered: 0,
+		poolCredit: 0.5,
+		demand: newMeter(0),
+		admitted: 0,
+		denied: 0,
+	});
 
 	it("lets everyone take what it needs while the pool is not contended", () => {
 		const share = new FairShare();

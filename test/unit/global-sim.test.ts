@@ -87,6 +87,11 @@ describe("global simulation, small", { timeout: 60_000 }, () => {
 		expect(report.tenant_over_admitted_excl_fallback).toBe(0);
 		expect(report.pool_over_admitted_excl_fallback).toBe(0);
 		expect(report.pool_share_error_pct).not.toBeNull();
+		// Shares follow weights across the world, not how many locations a tenant sends from (the pool's root and
+		// fair level). Before them the 95th percentile tenant here took 6 times its share (error 519 %); now about 2
+		// times on this tiny pool, where a fair share is a few requests a second and the median tenant is 30–50 % off
+		// with the level or without it (seeds 1–3).
+		expect(report.pool_share_error_p95_pct as number).toBeLessThan(200);
 		// The floor is a shortfall of what a tenant sent against its share: a percentage of that share.
 		expect(report.pool_share_floor_pct).toBeGreaterThanOrEqual(0);
 		expect(report.pool_share_floor_pct).toBeLessThanOrEqual(100);

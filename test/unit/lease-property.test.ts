@@ -18,6 +18,7 @@ import { describe, expect, it } from "vitest";
 import type { BucketPolicy } from "../../src/limiter/bucket";
 import { type LeaseReply, type LeaseRequest, POOL_LEASE_LIFETIMES } from "../../src/limiter/lease";
 import { type Decision, type Grantor, LocalLimiter } from "../../src/limiter/local";
+import { PoolRoot, type RootReply, rootFor, type ShardReport } from "../../src/limiter/pool-root";
 import { BURST_POOL_TIER, shardName, shardOf, shardPolicy } from "../../src/limiter/pool-shards";
 import { TenantLedger, type TenantLedgerState } from "../../src/limiter/tenant-ledger";
 import type { TenantPolicy } from "../../src/tiers";
@@ -199,6 +200,26 @@ async function play({
 	};
 	/** Every object's durable state, by key: tenants' buckets and the pool's shards alike. */
 	const saved = new Map<string, TenantLedgerState>();
+	/**
+	 * The pool's root, as the BurstPool named "root" holds it: its reports and
+	 * answers late, lost or failed like any call, and evicted with the shards
+	 * (then loaded again from the bounds it saved).
+	 */
+	let root: PoolRoot | undefined;
+	let rootSaved: PoolRoot | undefined;
+	const rootCall = async (report: ShardReport): Promise<RootReply> => {
+		const { up, down, lost, failed } = nextLink();
+		await world.sleep(up);
+		if (failed) throw new Error("injected failure");
+		root ??= rootSaved && new PoolRoot(rootSaved.rate, rootSaved.shards, rootSaved.bounds, rootSaved.version);
+		const current = rootFor(root, structuredClone(report), shards);
+		const reply = current ? current.report(structuredClone(report)) : { rate: report.rate };
+		if (current) root = current;
+		rootSaved = root;
+		if (lost) return new Promise<RootReply>(() => {});
+		await world.sleep(down);
+		return reply;
+	};
 	/** The objects in memory; an evicted one is loaded again from what it saved. */
 	const ledgers = new Map<string, TenantLedger>();
 	const isShard = (key: string) => key.startsWith("shard-");
@@ -209,8 +230,13 @@ async function play({
 			found = new TenantLedger(state && structuredClone(state), {
 				now: world.now,
 				save: (next) => saved.set(key, structuredClone(next)),
-				// A shard as the BurstPool object holds it: shorter leases.
-				...(isShard(key) && { lifetimes: POOL_LEASE_LIFETIMES }),
+				// A shard as the BurstPool object holds it: shorter leases, and a root that moves rate between shards.
+				...(isShard(key) && {
+					lifetimes: POOL_LEASE_LIFETIMES,
+					poolShard: true,
+					shard: Number(key.slice("shard-".length)),
+					root: rootCall,
+				}),
 			});
 			ledgers.set(key, found);
 		}
@@ -293,7 +319,10 @@ async function play({
 					// A lease call runs to its end without waiting: any object may be evicted between calls. The
 					// shards go with the tenant 0's bucket.
 					ledgers.delete(`t:${event.tenant}`);
-					if (event.tenant === 0) for (let i = 0; i < shards; i++) ledgers.delete(shardName(i));
+					if (event.tenant === 0) {
+						for (let i = 0; i < shards; i++) ledgers.delete(shardName(i));
+						root = undefined;
+					}
 					break;
 				case "jump":
 					world.time += event.ms;
@@ -334,18 +363,18 @@ async function play({
 					{ admitted, policy: either },
 				];
 	});
-	// Worked out here, not by shardPolicy: a shard policy that miscounts must not move the bound with it.
-	const shard = { rate: POOL.rate / shards, burst: POOL.burst / shards };
+	// Worked out here, not by shardPolicy: a shard policy that miscounts must not move the bound with it. The root
+	// moves rate between shards (never past the pool's in all): a shard's own bound is its burst plus the pool's rate.
+	const shard = { rate: POOL.rate, burst: POOL.burst / shards };
 	return {
 		tenants: bounds.map((checks) => Math.max(...checks.map(({ admitted, policy }) => worstExcess(admitted, policy)))),
 		pool: worstExcess(all, POOL),
 		shards: byShard.map((admitted) => worstExcess(admitted, shard)),
 		admitted: all.length,
 		poolDenials,
-		/** Whether some window came within 10 % of a tenant's bound, and of a shard's (the pool's, with one). */
+		/** Whether some window came within 10 % of a tenant's bound, and of the pool's. */
 		nearTenant: bounds.some((checks) => checks.some(({ admitted, policy }) => reaches(admitted, policy, 0.9))),
-		nearPool: byShard.some((admitted) => reaches(admitted, shard, 0.9)),
-		nearWholePool: reaches(all, POOL, 0.9),
+		nearPool: reaches(all, POOL, 0.9),
 	};
 }
 
@@ -411,10 +440,11 @@ describe("lease protocol, as a property", () => {
 		// because the tenants' own limits kept the pool from ever binding.
 		expect(admitted).toBeGreaterThan(10 * runs);
 		expect(poolDenials).toBeGreaterThan(0);
-		// And the runs came close to the bounds, where an over-admission shows: nearly all within 10 % of a tenant's
-		// or a shard's, most of a tenant's, half of a shard's (measured: about 90 %, 65–75 % and 50–55 %).
-		expect(nearEither / runs).toBeGreaterThan(0.75);
+		// And the runs came close to the bounds, where an over-admission shows: most within 10 % of a tenant's or the
+		// pool's, most of a tenant's, some of the pool's (measured: 68–73 %, 62–65 % and 15–19 %; the pool's bound is
+		// the whole pool's now that the root moves rate between shards, and a shard's own bound is loose).
+		expect(nearEither / runs).toBeGreaterThan(0.6);
 		expect(nearTenant / runs).toBeGreaterThan(0.5);
-		expect(nearPool / runs).toBeGreaterThan(0.35);
+		expect(nearPool / runs).toBeGreaterThan(0.1);
 	});
 });
