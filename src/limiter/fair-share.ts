@@ -54,9 +54,10 @@ export const LEVEL_COUNT_MS = 2_000;
 /**
  * A tenant the level refuses renews its lease ahead of time once the lease is
  * this old, for the offered rate its bucket returns: a roomy lease lasts 8 s,
- * and a level solved from rates that old held small contended deployments'
- * pools 7–21 % unused (at 2 s, 7–8 %; at 1 s, 0–1 %). Only tenants over the
- * level pay it, one tenant call a second per isolate.
+ * and a level solved from rates that old left small contended deployments'
+ * pools 12–21 % unused (renewed at 2 s, 7–8 %; at 1 s, 0–0.4 % with the
+ * isolate's own share as a floor, see `offeredRate`). Only tenants over the
+ * level pay it: a tenant call a second per isolate.
  */
 export const OFFERED_REFRESH_MS = 1_000;
 

@@ -17,9 +17,9 @@ import {
 	SUSPENDED_RETRY_MS,
 	TENANT_LEASE_LIFETIMES,
 } from "./lease";
-import { DemandReports, OfferedRate } from "./pool-level";
-import { KEPT_STOCK, type PoolRoot, ROOT_INTERVAL_MS, type RootReply, rootFor, type ShardReport } from "./pool-root";
+import { OfferedRate } from "./pool-level";
 import { newMeter, type RateMeter, record } from "./rate";
+import { type RootCall, ShardLink } from "./shard-link";
 
 /** Durable state of a tenant's bucket. */
 export interface TenantLedgerState {
@@ -89,7 +89,7 @@ export interface TenantLedgerDeps {
 	 * A pool shard's root: takes the shard's report, answers its rate and the
 	 * fair level (see {@link PoolRoot}). @default the shard is its own root
 	 */
-	root?: (report: ShardReport) => Promise<RootReply>;
+	root?: RootCall;
 	/** A pool shard's index, for its root. @default 0 */
 	shard?: number;
 }
@@ -135,34 +135,16 @@ export class TenantLedger {
 	 * would make each call's work grow with the isolates.
 	 */
 	#out = 0;
-	/** A tenant's offered rate across its isolates (tenants), or its isolates' demand for the fair level (shards). */
+	/** A tenant's offered rate across its isolates (tenants), or the shard's link to the pool's root (shards). */
 	readonly #offered: OfferedRate | undefined;
-	readonly #demand: DemandReports | undefined;
-	readonly #root: ((report: ShardReport) => Promise<RootReply> | RootReply) | undefined;
-	#level = Number.POSITIVE_INFINITY;
-	#rootAt = Number.NEGATIVE_INFINITY;
-	#rootBusy = false;
-	/** Since the last report to the root: requests refused for want of this shard's tokens, refill wasted. */
-	#refused = 0;
-	#wasted = 0;
+	readonly #shard: ShardLink | undefined;
 
 	constructor(state: TenantLedgerState | undefined, deps: TenantLedgerDeps) {
 		this.#state = state;
 		this.#deps = deps;
 		this.#lifetimes = deps.lifetimes ?? TENANT_LEASE_LIFETIMES;
-		if (deps.poolShard) {
-			this.#demand = new DemandReports();
-			let local: PoolRoot | undefined;
-			this.#root =
-				deps.root ??
-				((report) => {
-					// Alone, a shard is its own root: same level arithmetic, no rate to move.
-					const root = rootFor(local, report, 1);
-					if (!root) return { rate: report.rate };
-					local = root;
-					return root.report({ ...report, shard: 0 });
-				});
-		} else this.#offered = new OfferedRate();
+		if (deps.poolShard) this.#shard = new ShardLink(deps.shard ?? 0, deps.root);
+		else this.#offered = new OfferedRate();
 		if (state) for (const lease of leases(state)) this.#out += lease.granted;
 	}
 
@@ -173,56 +155,31 @@ export class TenantLedger {
 		const state = this.#state as TenantLedgerState;
 		if (this.#offered) {
 			// All of them, those over the tenant's own rate too: a share of the pool is passed as a fraction of them.
-			const offered = this.#offered.report(request.admitted + request.denied, now);
-			reply.offered = offered;
-		} else if (this.#demand) {
-			if (request.demand) this.#demand.report(request.isolate, request.demand.bins, request.demand.ms, now);
-			this.#refused += request.denied;
-			this.#askRoot(state, now);
-			if (Number.isFinite(this.#level)) reply.level = this.#level;
+			reply.offered = this.#offered.report(request.admitted + request.denied, now);
+		} else if (this.#shard) {
+			const bucket = {
+				rate: this.#rate(state),
+				even: state.policy.rate,
+				version: state.policy.version,
+				tokens: state.bucket.tokens,
+				burst: state.policy.burst,
+			};
+			const level = this.#shard.observe(request, bucket, now, (rate, version) => this.#applyRate(rate, version));
+			if (level !== undefined) reply.level = level;
 		}
 		return reply;
 	}
 
-	/** Reports to the root at most every ROOT_INTERVAL_MS, one report at a time; applies its answer when it comes. */
-	#askRoot(state: TenantLedgerState, now: number): void {
-		const root = this.#root;
-		if (!root || this.#rootBusy || now - this.#rootAt < ROOT_INTERVAL_MS) return;
-		const seconds = Math.max(0.001, (now - this.#rootAt) / 1000);
-		const report: ShardReport = {
-			shard: this.#deps.shard ?? 0,
-			rate: this.#rate(state),
-			even: state.policy.rate,
-			version: state.policy.version,
-			demand: (this.#demand as DemandReports).totals(now),
-			refused: Number.isFinite(seconds) ? this.#refused / seconds : 0,
-			wasted: Number.isFinite(seconds) ? this.#wasted / seconds : 0,
-			spare: Math.max(0, state.bucket.tokens - state.policy.burst * KEPT_STOCK),
-		};
-		this.#refused = 0;
-		this.#wasted = 0;
-		this.#rootAt = now;
-		const apply = (reply: RootReply): void => {
-			// An answer about the pool as it was before an operator changed it is void.
-			if (state.policy.version !== report.version) return;
-			this.#level = reply.level ?? Number.POSITIVE_INFINITY;
-			if (reply.rate === this.#rate(state)) return;
-			// Refilled at the old rate until now; at the new one from now.
-			this.#settle(state, this.#deps.now());
-			state.shareRate = reply.rate;
-			this.#deps.save(state);
-		};
-		const answer = root(report);
-		if (!(answer instanceof Promise)) {
-			apply(answer);
-			return;
-		}
-		this.#rootBusy = true;
-		answer
-			.then(apply, () => {})
-			.finally(() => {
-				this.#rootBusy = false;
-			});
+	/** A rate the pool's root set for this shard under policy `version`; false if the policy changed since. */
+	#applyRate(rate: number, version: number): boolean {
+		const state = this.#state;
+		if (!state || state.policy.version !== version) return false;
+		if (rate === this.#rate(state)) return true;
+		// Refilled at the old rate until now; at the new one from now.
+		this.#settle(state, this.#deps.now());
+		state.shareRate = rate;
+		this.#deps.save(state);
+		return true;
 	}
 
 	/** The rate the bucket refills at: a pool shard's as its root set it. */
@@ -407,7 +364,7 @@ export class TenantLedger {
 		const before = state.bucket.tokens + (this.#rate(state) * Math.max(0, now - state.bucket.updatedAt)) / 1000;
 		state.bucket = refill(state.bucket, capacity(this.#bucketPolicy(state), this.#out), now);
 		// What a shard's bucket could not hold: its rate is more than its isolates take.
-		if (this.#demand) this.#wasted += Math.max(0, before - state.bucket.tokens);
+		this.#shard?.waste(Math.max(0, before - state.bucket.tokens));
 	}
 
 	/** Counts `granted` tokens out under lease `id` until its lifetime `ttlMs` and the grace are over. */
