@@ -42,7 +42,7 @@ const round = (value: number, digits = 4): number => Number(value.toFixed(digits
 export function poolShareErrors(
 	result: EngineResult,
 	options: EngineOptions,
-): { errors: number[]; floors: number[] } | null {
+): { errors: number[]; floors: number[]; aboveFloor: number[] } | null {
 	const { workload, metrics } = result;
 	const seconds = (options.durationMs - options.warmupMs) / 1000;
 	const demand = new Float64Array(workload.size);
@@ -60,13 +60,18 @@ export function poolShareErrors(
 	if (!Number.isFinite(level)) return null;
 	const errors: number[] = [];
 	const floors: number[] = [];
+	const aboveFloor: number[] = [];
 	for (let i = 0; i < workload.size; i++) {
 		const fair = (weight[i] as number) * level;
 		if ((demand[i] as number) <= fair * (1 + 1e-9)) continue;
-		errors.push((Math.abs((metrics.tenantAdmitted[i] as number) / seconds - fair) / fair) * 100);
-		floors.push((Math.max(0, fair - (metrics.tenantIdealAfter[i] as number) / seconds) / fair) * 100);
+		const error = (Math.abs((metrics.tenantAdmitted[i] as number) / seconds - fair) / fair) * 100;
+		const floor = (Math.max(0, fair - (metrics.tenantIdealAfter[i] as number) / seconds) / fair) * 100;
+		errors.push(error);
+		floors.push(floor);
+		// The limiter's own part of the error: what the tenant's arrivals alone did not force on it.
+		aboveFloor.push(Math.max(0, error - floor));
 	}
-	return { errors, floors };
+	return { errors, floors, aboveFloor };
 }
 
 /** The report of one finished run. */
@@ -90,6 +95,7 @@ export function scenarioReport(
 	const shares = poolShareErrors(result, options);
 	const errors = shares?.errors ?? [];
 	const floors = shares?.floors ?? [];
+	const aboveFloor = shares?.aboveFloor ?? [];
 	return {
 		name,
 		admitted: m.admitted,
@@ -116,6 +122,8 @@ export function scenarioReport(
 		pool_share_error_p95_pct: errors.length > 0 ? round(quantile(errors, 0.95), 2) : null,
 		pool_share_floor_pct: floors.length > 0 ? round(Math.max(...floors), 2) : null,
 		pool_share_floor_p50_pct: floors.length > 0 ? round(quantile(floors, 0.5), 2) : null,
+		pool_share_error_above_floor_pct: aboveFloor.length > 0 ? round(Math.max(...aboveFloor), 2) : null,
+		pool_share_error_above_floor_p95_pct: aboveFloor.length > 0 ? round(quantile(aboveFloor, 0.95), 2) : null,
 		pool_share_backlogged_tenants: shares ? errors.length : null,
 		tenant_over_admitted_excl_fallback: round(m.tenantExcessLeased.max()),
 		pool_over_admitted_excl_fallback: round(m.poolExcessLeased.worst),

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import type { EngineOptions, EngineResult } from "../../sim/global/engine";
 import { bruteForceExcess, ExcessTable, ExcessTracker, waterFill } from "../../sim/global/math";
 import { mulberry32 } from "../../sim/global/prng";
-import type { ScenarioReport } from "../../sim/global/report";
+import { poolShareErrors, type ScenarioReport } from "../../sim/global/report";
 import { simulateGlobal } from "../../sim/global/run";
 import { DEFAULTS, type GlobalOptions } from "../../sim/global/scenarios";
 
@@ -66,6 +67,39 @@ function sane(report: ScenarioReport): void {
 	expect(report.burst_pool_calls_per_s.mean).toBeLessThanOrEqual(report.burst_pool_calls_per_s.max);
 }
 
+describe("poolShareErrors", () => {
+	it("gives each backlogged tenant's error, its floor, and the part of the error above its floor", () => {
+		// Three starter tenants (weight 1) offering their tier's 300/s; the pool admitted 600/s for 10 s: 200/s each is
+		// fair. They got 220, 200 and 180/s; their exact reference buckets took 300, 300 and 190/s (the third one's
+		// arrivals fell 5 % short of its share, which no limiter can make up).
+		const seconds = 10;
+		const result = {
+			workload: { size: 3, tier: new Uint8Array([0, 0, 0]), rate: new Float64Array([300, 300, 300]) },
+			metrics: {
+				admittedAfter: 600 * seconds,
+				tenantAdmitted: new Float64Array([220, 200, 180].map((r) => r * seconds)),
+				tenantIdealAfter: new Float64Array([300, 300, 190].map((r) => r * seconds)),
+			},
+		} as unknown as EngineResult;
+		const options = { durationMs: 12_000, warmupMs: 2_000, pool: { rate: 600, burst: 600 } } as EngineOptions;
+		const shares = poolShareErrors(result, options);
+		const rounded = (values: number[] | undefined) => values?.map((v) => Number(v.toFixed(6)));
+		expect(rounded(shares?.errors)).toEqual([10, 0, 10]);
+		expect(rounded(shares?.floors)).toEqual([0, 0, 5]);
+		expect(rounded(shares?.aboveFloor)).toEqual([10, 0, 5]);
+	});
+
+	it("has nothing to say of a pool its tenants' limits keep uncontended", () => {
+		const result = {
+			workload: { size: 2, tier: new Uint8Array([0, 0]), rate: new Float64Array([1_000, 1_000]) },
+			metrics: { admittedAfter: 0, tenantAdmitted: new Float64Array(2), tenantIdealAfter: new Float64Array(2) },
+		} as unknown as EngineResult;
+		// Offered 2,000/s, but each tenant's limit is 300/s: 600/s at most against a pool of 1,000/s.
+		const options = { durationMs: 12_000, warmupMs: 2_000, pool: { rate: 1_000, burst: 1_000 } } as EngineOptions;
+		expect(poolShareErrors(result, options)).toBeNull();
+	});
+});
+
 describe("global simulation, small", { timeout: 60_000 }, () => {
 	it("is exact when no call misses its deadline (leases only, no fallback)", async () => {
 		// A deadline no round trip reaches: every admission spends leased tokens.
@@ -95,6 +129,8 @@ describe("global simulation, small", { timeout: 60_000 }, () => {
 		// The floor is a shortfall of what a tenant sent against its share: a percentage of that share.
 		expect(report.pool_share_floor_pct).toBeGreaterThanOrEqual(0);
 		expect(report.pool_share_floor_pct).toBeLessThanOrEqual(100);
+		expect(report.pool_share_error_above_floor_pct).toBeGreaterThanOrEqual(0);
+		expect(report.pool_share_error_above_floor_pct).toBeLessThanOrEqual(report.pool_share_error_pct as number);
 	});
 
 	// Issue 13's report: with every TenantBucket leasing its own reserve from one pool, 5,000 quiet tenants at 40 %
