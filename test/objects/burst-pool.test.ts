@@ -121,9 +121,9 @@ describe("BurstPool shard", () => {
 
 describe("BurstPool root", () => {
 	const even = part(pool).rate;
-	/** A shard's report: running at `rate`, its isolates offering `demand`/s at 100/s per tenant of weight 1. */
 	/** Shards' reports carry their policy's version: the root answers only the newest pool's. */
 	let version = 0;
+	/** A shard's report: running at `rate`, its isolates offering `demand`/s at 100/s per tenant of weight 1. */
 	const report = (shard: number, rate: number, demand: number): ShardReport => ({
 		shard,
 		rate,
