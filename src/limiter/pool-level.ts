@@ -87,6 +87,22 @@ export function keptCredit(result: number): number {
 	return result < 0 ? -1 - result : result;
 }
 
+/**
+ * Reads flat `[bin, amount, …]` pairs into a map of bin to amount × `scale`,
+ * skipping bins out of range and amounts that are not positive (they come
+ * from other objects).
+ */
+export function readBins(flat: readonly number[], scale = 1): Map<number, number> {
+	const bins = new Map<number, number>();
+	for (let i = 0; i + 1 < flat.length; i += 2) {
+		const bin = flat[i] as number;
+		const amount = (flat[i + 1] as number) * scale;
+		if (Number.isInteger(bin) && bin >= 0 && bin < LEVEL_BINS && amount > 0)
+			bins.set(bin, (bins.get(bin) ?? 0) + amount);
+	}
+	return bins;
+}
+
 /** The shortest time an isolate's counts must cover before they are sent. */
 export const MIN_SPAN_MS = 200;
 
@@ -140,15 +156,8 @@ export class DemandReports {
 	report(isolate: string, bins: readonly number[], ms: number, now: number): void {
 		this.#forget(isolate);
 		const span = Math.max(ms, 1);
-		const rates = new Map<number, number>();
-		for (let i = 0; i + 1 < bins.length; i += 2) {
-			const bin = bins[i] as number;
-			if (!Number.isInteger(bin) || bin < 0 || bin >= LEVEL_BINS) continue;
-			const rate = ((bins[i + 1] as number) * 1000) / span;
-			if (!(rate > 0)) continue;
-			rates.set(bin, (rates.get(bin) ?? 0) + rate);
-			this.#total.set(bin, (this.#total.get(bin) ?? 0) + rate);
-		}
+		const rates = readBins(bins, 1000 / span);
+		for (const [bin, rate] of rates) this.#total.set(bin, (this.#total.get(bin) ?? 0) + rate);
 		this.#reports.set(isolate, { at: now, keepMs: Math.max(REPORT_MIN_MS, REPORT_SPANS * span), rates });
 	}
 

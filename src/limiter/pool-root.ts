@@ -11,7 +11,7 @@
  * level from the sum and gives each shard its demand at that level as its rate.
  * Pure; nothing here reads a clock.
  */
-import { binValue, LEVEL_BINS, solveLevel } from "./pool-level";
+import { binValue, readBins, solveLevel } from "./pool-level";
 
 /** What a pool shard tells the pool's root, every {@link ROOT_INTERVAL_MS} while it is called. */
 export interface ShardReport {
@@ -135,11 +135,6 @@ export class PoolRoot {
 		this.#spare = new Float64Array(shards);
 	}
 
-	/** The level as last solved (Infinity: uncontended). */
-	get level(): number {
-		return this.#level;
-	}
-
 	/** The most each shard may be refilling at now: what a root after this one must start from. */
 	get bounds(): number[] {
 		return Array.from(this.#bound);
@@ -149,13 +144,7 @@ export class PoolRoot {
 	report(report: ShardReport): RootReply {
 		const s = report.shard;
 		if (!(s >= 0 && s < this.shards)) return { rate: report.rate };
-		const demand = new Map<number, number>();
-		for (let i = 0; i + 1 < report.demand.length; i += 2) {
-			const bin = report.demand[i] as number;
-			const rate = report.demand[i + 1] as number;
-			if (Number.isInteger(bin) && bin >= 0 && bin < LEVEL_BINS && rate > 0) demand.set(bin, rate);
-		}
-		this.#demand[s] = demand;
+		this.#demand[s] = readBins(report.demand);
 		this.#spare[s] = Math.max(0, report.spare ?? 0);
 		let spare = 0;
 		for (const tokens of this.#spare) spare += tokens;
@@ -198,23 +187,23 @@ export class PoolRoot {
 
 	/** What shard `s` should refill at: its demand at the level, scaled so that the shards' add up to the pool. */
 	#want(s: number): number {
-		const at = (shard: Map<number, number>): number => {
-			let total = 0;
-			for (const [bin, rate] of shard) total += rate * Math.min(1, this.#level / binValue(bin));
-			return total;
-		};
 		const even = this.rate / this.shards;
-		let all = 0;
-		for (const shard of this.#demand) all += at(shard);
 		// Uncontended, isolates count their demand only where a shard runs half empty: the counts are partial, and an
 		// even split is what no count can make worse.
 		if (!Number.isFinite(this.#level)) return even;
+		const atLevel = this.#demand.map((shard) => {
+			let total = 0;
+			for (const [bin, rate] of shard) total += rate * Math.min(1, this.#level / binValue(bin));
+			return total;
+		});
+		let all = 0;
+		for (const demand of atLevel) all += demand;
 		let sum = 0;
 		let mine = 0;
 		for (let t = 0; t < this.shards; t++) {
 			const target = Math.max(
 				MIN_SHARE * even,
-				(at(this.#demand[t] as Map<number, number>) * this.rate) / all + (this.#correction[t] as number),
+				((atLevel[t] as number) * this.rate) / all + (this.#correction[t] as number),
 			);
 			sum += target;
 			if (t === s) mine = target;

@@ -361,10 +361,13 @@ export class TenantLedger {
 				if ((record[id] as Outstanding).expiresAt > now) break;
 				this.#drop(state, id, now);
 			}
-		const before = state.bucket.tokens + (this.#rate(state) * Math.max(0, now - state.bucket.updatedAt)) / 1000;
+		// What a shard's bucket would hold with no cap (a tenant's need not be worked out: nobody asks).
+		const uncapped = this.#shard
+			? state.bucket.tokens + (this.#rate(state) * Math.max(0, now - state.bucket.updatedAt)) / 1000
+			: 0;
 		state.bucket = refill(state.bucket, capacity(this.#bucketPolicy(state), this.#out), now);
-		// What a shard's bucket could not hold: its rate is more than its isolates take.
-		this.#shard?.waste(Math.max(0, before - state.bucket.tokens));
+		// What it could not hold: its rate is more than its isolates take.
+		this.#shard?.waste(Math.max(0, uncapped - state.bucket.tokens));
 	}
 
 	/** Counts `granted` tokens out under lease `id` until its lifetime `ttlMs` and the grace are over. */
