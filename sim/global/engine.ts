@@ -11,7 +11,7 @@ import { ROOMY_LEASE_TTL_MS } from "../../src/limiter/lease";
 import { type Decision, LocalLimiter } from "../../src/limiter/local";
 import { shardName, shardOf, shardPolicy } from "../../src/limiter/pool-shards";
 import { Metrics } from "./metrics";
-import { Objects } from "./objects";
+import { Objects, RTT_JITTER } from "./objects";
 import { exponential, stream } from "./prng";
 import { Scheduler } from "./scheduler";
 import { buildWorkload, policyOf, type Workload, type WorkloadOptions } from "./workload";
@@ -19,9 +19,35 @@ import { buildWorkload, policyOf, type Workload, type WorkloadOptions } from "./
 /**
  * A request is on the floor of waits if no request of its tenant reached its
  * isolate within this long: no limiter that is exact can answer it without a
- * round trip (the longest lease lasts this long).
+ * round trip (the longest lease lasts this long). Nor can it answer the
+ * requests that come before that round trip could be over (the shortest a
+ * round trip from that location can be, the jitter at its lowest).
  */
 export const FLOOR_WINDOW_MS = ROOMY_LEASE_TTL_MS;
+
+/**
+ * The calls of the cheapest limiter that knows no future and never makes a
+ * request wait beyond the floor: it asks when a request finds no live lease,
+ * and renews a lease as it expires if a request came after it was asked (the
+ * tenant's next request may then come within a lifetime of that one, and must
+ * find a lease). Renewals due after the isolate's last request of the tenant
+ * are not counted: a lower bound.
+ */
+function keepAlive(kept: Map<number, number>, tenant: number, t: number, metrics: Metrics): void {
+	let state = kept.get(tenant);
+	while (state !== undefined) {
+		const asked = state < 0 ? -1 - state : state;
+		if (t < asked + FLOOR_WINDOW_MS) {
+			kept.set(tenant, -1 - asked);
+			return;
+		}
+		if (state >= 0) break;
+		state = asked + FLOOR_WINDOW_MS;
+		metrics.keepAliveCall(state);
+	}
+	kept.set(tenant, t);
+	metrics.keepAliveCall(t);
+}
 
 /** Everything one scenario run needs. */
 export interface EngineOptions extends WorkloadOptions {
@@ -48,8 +74,22 @@ export interface EngineResult {
 
 interface Isolate {
 	limiter: LocalLimiter;
-	/** Last request time per tenant, for the floor of waits. */
+	/** Last request time per tenant, for the floor of waits… */
 	seen: Map<number, number>;
+	/** …and when its last request on the floor came. */
+	floorAt: Map<number, number>;
+	/** The shortest round trip from the isolate's location. */
+	minRttMs: number;
+	/**
+	 * Per tenant, until when the lease of the cheapest call schedule covers it,
+	 * for the floor of calls (see {@link EngineResult}).
+	 */
+	covered: Map<number, number>;
+	/**
+	 * Per tenant, when the lease of the keep-alive schedule was asked for, as
+	 * `-1 - t` once a request came after it (see {@link EngineResult}).
+	 */
+	kept: Map<number, number>;
 }
 
 /** Runs one scenario to the end of its duration. */
@@ -102,7 +142,14 @@ export async function runEngine(options: EngineOptions): Promise<EngineResult> {
 			timeoutMs: options.timeoutMs,
 			wait: scheduler.sleep,
 		});
-		return { limiter, seen: new Map() };
+		return {
+			limiter,
+			seen: new Map(),
+			floorAt: new Map(),
+			minRttMs: rtt * (1 - RTT_JITTER),
+			covered: new Map(),
+			kept: new Map(),
+		};
 	};
 	const isolates = Array.from({ length: options.pops * perPop }, (_, slot) => newIsolate(slot));
 
@@ -137,8 +184,18 @@ export async function runEngine(options: EngineOptions): Promise<EngineResult> {
 			const t = scheduler.time;
 			const isolate = isolates[slot] as Isolate;
 			const last = isolate.seen.get(tenant);
-			const floor = last === undefined || t - last >= FLOOR_WINDOW_MS;
+			const first = last === undefined || t - last >= FLOOR_WINDOW_MS;
+			if (first) isolate.floorAt.set(tenant, t);
+			const floor = first || t - (isolate.floorAt.get(tenant) as number) < isolate.minRttMs;
 			isolate.seen.set(tenant, t);
+			// The fewest calls any limiter with leases of at most FLOOR_WINDOW_MS makes: each request its isolate's
+			// last counted lease does not cover needs a lease asked for within FLOOR_WINDOW_MS before it, and asking
+			// as late as possible (just before it, knowing it comes) covers the most after it.
+			if (t >= (isolate.covered.get(tenant) ?? -Infinity)) {
+				isolate.covered.set(tenant, t + FLOOR_WINDOW_MS);
+				metrics.leaseNeeded(t);
+			}
+			keepAlive(isolate.kept, tenant, t, metrics);
 			const falseIfDenied = metrics.arrive(tenant);
 			const calls = grantorCalls;
 			const result = isolate.limiter.admit(keys[tenant] as string, policyOf(workload, tenant), 1);

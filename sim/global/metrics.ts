@@ -27,6 +27,10 @@ export class Metrics implements CallObserver {
 	idealAfter = 0;
 	waited = 0;
 	waitedFloor = 0;
+	/** Tenant calls the cheapest exact limiter makes after the warm-up (see engine.ts). */
+	callsFloor = 0;
+	/** Tenant calls of the keep-alive schedule after the warm-up (see engine.ts). */
+	keepAliveCalls = 0;
 	fallbacks = 0;
 	falseDenials = 0;
 	/** False denials by the reason given (and the failure mode, when it decided). */
@@ -151,6 +155,16 @@ export class Metrics implements CallObserver {
 		if (waited) this.waited += 1;
 		if (floor) this.waitedFloor += 1;
 		this.latency.add(t - arrivedAt);
+	}
+
+	/** A request at `t` that no earlier lease of its isolate could cover: a call every limiter must make. */
+	leaseNeeded(t: number): void {
+		if (t >= this.warmupMs) this.callsFloor += 1;
+	}
+
+	/** A call of the keep-alive schedule at `t`. */
+	keepAliveCall(t: number): void {
+		if (t >= this.warmupMs) this.keepAliveCalls += 1;
 	}
 
 	tenantCall(tenant: number): void {

@@ -20,6 +20,8 @@ export interface ScenarioReport {
 	burst_pool_calls_per_s: { mean: number; max: number };
 	hottest_tenant_bucket_calls_per_s: number;
 	do_calls_per_admitted: number;
+	/** The fewest tenant calls per admitted request any exact limiter with the same longest lease makes. */
+	do_calls_floor_per_admitted: number;
 	waited_pct: number;
 	waited_floor_pct: number;
 	added_latency_ms: { p50: number; p99: number };
@@ -113,6 +115,8 @@ export function scenarioReport(
 		},
 		hottest_tenant_bucket_calls_per_s: m.hottestBucketCalls,
 		do_calls_per_admitted: round((m.tenantCalls + m.poolCalls) / Math.max(1, m.admittedAfter)),
+		do_calls_floor_per_admitted: round(m.callsFloor / Math.max(1, m.admittedAfter)),
+		do_calls_keepalive_per_admitted: round(m.keepAliveCalls / Math.max(1, m.admittedAfter)),
 		waited_pct: round(pct(m.waited, m.requests)),
 		waited_floor_pct: round(pct(m.waitedFloor, m.requests)),
 		added_latency_ms: { p50: round(m.latency.quantile(0.5), 2), p99: round(m.latency.quantile(0.99), 2) },
