@@ -17,6 +17,7 @@ import { newerView, type TenantPolicy } from "../tiers";
 import type { BucketPolicy } from "./bucket";
 import { chargeFallback, circuitOpenUntil, type FailMode, fallbackAnswer } from "./failure-policy";
 import { FairShare, OFFERED_REFRESH_MS } from "./fair-share";
+import { KEEP_ALIVE_PER_REQUEST, KeepAlives } from "./keep-alive";
 import {
 	DENY_CACHE_MS,
 	type DenyReason,
@@ -107,11 +108,12 @@ export class LateLeaseError extends Error {
 /** A new lease is fetched in the background once the current one is down to this fraction… */
 export const PREFETCH_FRACTION = 0.25;
 
-/** …or once it ends within this many round trips, so that steady traffic never waits for one… */
+/**
+ * …or once it ends within this many round trips, so that steady traffic never
+ * waits for one (a tenant active here but sparse has its lease renewed about
+ * then by whichever request comes, see `#keepAlive`).
+ */
 export const PREFETCH_ROUND_TRIPS = 2;
-
-/** …or once this fraction of its lifetime is over, so that a sparse isolate's next request finds a live lease. */
-export const PREFETCH_LIFETIME_FRACTION = 0.5;
 
 /**
  * A request waits for a lease this many times the isolate's measured round
@@ -147,6 +149,8 @@ export class LocalLimiter {
 	readonly #timeoutMs: number;
 	readonly #breakerMs: number;
 	readonly #wait: ((ms: number) => Promise<void>) | undefined;
+	/** Tenants' leases to renew before they expire, by when. */
+	readonly #keepAlives = new KeepAlives<{ key: string; entry: Entry; lease: string | undefined }>();
 	/** Lease calls made so far: with the isolate id, each call's lease id. */
 	#leases = 0;
 	/** Smoothed round trip of lease calls that succeeded, in ms (0 before the first). */
@@ -185,6 +189,7 @@ export class LocalLimiter {
 	 */
 	admit(key: string, policy: TenantPolicy, cost: number, defer?: Defer): Decision | Promise<Decision> {
 		const now = this.#now();
+		if (now >= this.#keepAlives.next) this.#renewDue(now, defer);
 		const entry = this.#entries.use(key, policy, now);
 		return this.#decide(key, entry, cost, now, defer) ?? this.#waitAndAdmit(key, entry, cost, defer);
 	}
@@ -203,6 +208,7 @@ export class LocalLimiter {
 		}
 		const tenant = this.#state(entry, cost, now);
 		if (tenant === "wait") return undefined;
+		if (tenant === "leased" && entry.keepAliveFor !== entry.leaseId) this.#keepAlive(key, entry);
 		if (tenant === "denied") {
 			entry.denied += 1;
 			this.#askBeforePaceEnds(key, entry, cost, now, defer);
@@ -302,6 +308,29 @@ export class LocalLimiter {
 	}
 
 	/**
+	 * Plans the renewal of the tenant's lease just before it expires, once a
+	 * request other than the one that asked for it has come: the tenant is
+	 * active in this isolate, and its next request, which may come up to a
+	 * lease's lifetime after this one, should find a live lease rather than
+	 * wait. A lease that only the request that asked for it used is not
+	 * renewed: it covers the next request within its lifetime as it is.
+	 */
+	#keepAlive(key: string, entry: Entry): void {
+		if (entry.lastUsed <= entry.leaseExpiresAt - entry.leaseMs) return;
+		entry.keepAliveFor = entry.leaseId;
+		const margin = Math.max(DENY_CACHE_MS, PREFETCH_ROUND_TRIPS * this.#rttMs);
+		this.#keepAlives.add(entry.leaseExpiresAt - margin, { key, entry, lease: entry.leaseId });
+	}
+
+	/** Renews the leases that fall due by now and are still the ones planned for (see {@link #keepAlive}). */
+	#renewDue(now: number, defer: Defer | undefined): void {
+		for (const { key, entry, lease } of this.#keepAlives.takeDue(now, KEEP_ALIVE_PER_REQUEST)) {
+			if (entry.leaseId !== lease || entry.refill || entry.denyUntil > now || entry.leaseExpiresAt <= now) continue;
+			if (this.#entries.holds(key, entry)) this.#start(key, entry, 1, true, defer).catch(() => {});
+		}
+	}
+
+	/**
 	 * Starts a drained tenant's next call a couple of round trips before its
 	 * pace ends, so that the answer is here by then: it would be made at the
 	 * end anyway (one call per pace), and made there it keeps the request that
@@ -367,11 +396,7 @@ export class LocalLimiter {
 	/** Whether the lease runs out (of tokens or of time) soon enough that the next one should be fetched now. */
 	#endsSoon(entry: Entry, now: number): boolean {
 		if (entry.tokens <= entry.lastGrant * PREFETCH_FRACTION) return true;
-		// The pool's lease is sized by the isolate's traffic and runs out of tokens, not of time: renewing it early
-		// only adds to what the shard counts as out.
-		const lifetime = entry === this.#pool?.entry ? 0 : PREFETCH_LIFETIME_FRACTION * entry.leaseMs;
-		const soon = Math.max(DENY_CACHE_MS, PREFETCH_ROUND_TRIPS * this.#rttMs, lifetime);
-		return entry.leaseExpiresAt - now <= soon;
+		return entry.leaseExpiresAt - now <= Math.max(DENY_CACHE_MS, PREFETCH_ROUND_TRIPS * this.#rttMs);
 	}
 
 	/**

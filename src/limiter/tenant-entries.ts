@@ -59,6 +59,8 @@ export interface Entry {
 	offered: number;
 	/** What the fair level lets the tenant pass to a contended pool (see pool-level.ts `passes`). */
 	poolCredit: number;
+	/** The lease whose renewal before it expires is already planned, if any (see LocalLimiter). */
+	keepAliveFor: string | undefined;
 }
 
 /** A fresh entry: no lease, nothing to report. */
@@ -91,6 +93,7 @@ export function newEntry(policy: TenantPolicy, now: number): Entry {
 		offered: 0,
 		// Half a request: neither the first nor the last of a tenant's requests in each isolate is favoured.
 		poolCredit: 0.5,
+		keepAliveFor: undefined,
 	};
 }
 
@@ -174,6 +177,11 @@ export class TenantEntries {
 		this.#entries.set(key, created);
 		this.#append(created);
 		return entry;
+	}
+
+	/** Whether `entry` is still the one kept for `key` (not dropped, compacted or replaced). */
+	holds(key: string, entry: Entry): boolean {
+		return this.#entries.get(key)?.entry === entry;
 	}
 
 	/** Links `slot` in as the most recently used. */

@@ -213,6 +213,73 @@ describe("one isolate against the real ledgers", () => {
 	});
 });
 
+describe("a tenant active in an isolate", () => {
+	/** One isolate leasing from real ledgers that answer at once, and its calls per tenant. */
+	function isolate() {
+		const clock = new FakeClock();
+		const ledger = new TenantLedger(undefined, { now: clock.now, save: () => {} });
+		const calls: string[] = [];
+		const limiter = new LocalLimiter({
+			now: clock.now,
+			isolateId: "i",
+			grantor: (request) => {
+				calls.push(request.key);
+				return Promise.resolve(ledger.lease(request));
+			},
+		});
+		const send = async (key: string) => {
+			const decision = limiter.admit(key, starter, 1);
+			const waited = decision instanceof Promise;
+			const answer = await decision;
+			await settle();
+			return { waited, allowed: answer.allowed };
+		};
+		return { clock, calls, send };
+	}
+
+	it("has its lease renewed just before it expires, on any request, so its next request does not wait", async () => {
+		const { clock, calls, send } = isolate();
+		const start = clock.now();
+		expect(await send("t:a")).toEqual({ waited: true, allowed: true });
+		// A second request, 3 s later: the tenant is active here, and its next may come up to 8 s after this one.
+		clock.time = start + 3_000;
+		expect(await send("t:a")).toEqual({ waited: false, allowed: true });
+		// Another tenant's request, just before a's lease (8 s, the bucket is roomy) expires, renews it.
+		clock.time = start + ROOMY_LEASE_TTL_MS - 50;
+		await send("t:b");
+		expect(calls.filter((key) => key === "t:a")).toHaveLength(2);
+		// 10 s after the first call (7 s after the last request): a live lease answers at once.
+		clock.time = start + 10_000;
+		expect(await send("t:a")).toEqual({ waited: false, allowed: true });
+	});
+
+	it("leaves a lease that only the request that asked for it used to expire: no call for a tenant gone quiet", async () => {
+		const { clock, calls, send } = isolate();
+		const start = clock.now();
+		await send("t:a");
+		for (let t = 1_000; t <= 20_000; t += 1_000) {
+			clock.time = start + t;
+			await send("t:b");
+		}
+		expect(calls.filter((key) => key === "t:a")).toHaveLength(1);
+	});
+
+	it("renews at most a few leases per request: each is a subrequest of it", async () => {
+		const { clock, calls, send } = isolate();
+		const start = clock.now();
+		for (let i = 0; i < 10; i++) await send(`t:${i}`);
+		clock.time = start + 1_000;
+		for (let i = 0; i < 10; i++) await send(`t:${i}`);
+		expect(calls).toHaveLength(10);
+		clock.time = start + ROOMY_LEASE_TTL_MS - 50;
+		await send("t:other");
+		// The other tenant's own first call, and four renewals.
+		expect(calls).toHaveLength(10 + 1 + 4);
+		await send("t:other");
+		expect(calls).toHaveLength(10 + 1 + 8);
+	});
+});
+
 describe("a drained tenant, far from its bucket", () => {
 	it("its isolate asks again just before the pace ends: the request at the end needs no round trip", async () => {
 		const clock = new FakeClock();
