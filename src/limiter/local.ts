@@ -396,7 +396,12 @@ export class LocalLimiter {
 	/** Whether the lease runs out (of tokens or of time) soon enough that the next one should be fetched now. */
 	#endsSoon(entry: Entry, now: number): boolean {
 		if (entry.tokens <= entry.lastGrant * PREFETCH_FRACTION) return true;
-		return entry.leaseExpiresAt - now <= Math.max(DENY_CACHE_MS, PREFETCH_ROUND_TRIPS * this.#rttMs);
+		const soon = PREFETCH_ROUND_TRIPS * this.#rttMs;
+		if (entry.leaseExpiresAt - now <= Math.max(DENY_CACHE_MS, soon)) return true;
+		// A small lease far from its bucket (two tokens, 200 ms away) is spent before a quarter of it would start
+		// the next: its tokens must outlast the round trip too. Not the pool's: each early renewal keeps what the
+		// isolate holds counted at its shard beside the new grant, and shards running low share out by weight.
+		return entry !== this.#pool?.entry && entry.tokens * 1000 <= currentRate(entry.demand, now) * soon;
 	}
 
 	/**

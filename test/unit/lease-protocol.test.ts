@@ -280,6 +280,47 @@ describe("a tenant active in an isolate", () => {
 	});
 });
 
+describe("a small lease far from its bucket", () => {
+	it("is renewed while its tokens still outlast the round trip, so a steady tenant does not wait", async () => {
+		const clock = new FakeClock();
+		const RTT = 150;
+		// Near its limit (not roomy), a tenant at 10/s gets two tokens a lease; replies land a round trip later.
+		const inFlight: { at: number; land: () => void }[] = [];
+		const isolate = new LocalLimiter({
+			now: clock.now,
+			isolateId: "i",
+			wait: () => new Promise(() => {}),
+			grantor: () =>
+				new Promise<LeaseReply>((resolve) => {
+					const reply = { granted: 2, ttlMs: LEASE_TTL_MS, remaining: 100, retryAfterMs: 0, policy: starter };
+					inFlight.push({ at: clock.now() + RTT, land: () => resolve(reply) });
+				}),
+		});
+		const pending: Promise<Decision>[] = [];
+		let waited = 0;
+		const start = clock.now();
+		for (let t = 0; t <= 4_000; t += 50) {
+			clock.time = start + t;
+			for (const call of inFlight.filter((c) => c.at <= clock.now())) {
+				inFlight.splice(inFlight.indexOf(call), 1);
+				call.land();
+			}
+			await settle();
+			if (t % 100 !== 0) continue;
+			const decision = isolate.admit("t:a", starter, 1);
+			if (decision instanceof Promise) {
+				// After the first second: the tenant's rate is known by then.
+				if (t >= 1_000) waited += 1;
+				pending.push(decision);
+			}
+		}
+		for (const call of inFlight) call.land();
+		expect(admitted(await Promise.all(pending))).toBe(pending.length);
+		// Renewed only once spent (a quarter of two tokens is none), every other request would wait.
+		expect(waited).toBe(0);
+	});
+});
+
 describe("a drained tenant, far from its bucket", () => {
 	it("its isolate asks again just before the pace ends: the request at the end needs no round trip", async () => {
 		const clock = new FakeClock();
