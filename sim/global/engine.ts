@@ -80,15 +80,9 @@ interface Isolate {
 	floorAt: Map<number, number>;
 	/** The shortest round trip from the isolate's location. */
 	minRttMs: number;
-	/**
-	 * Per tenant, until when the lease of the cheapest call schedule covers it,
-	 * for the floor of calls (see {@link EngineResult}).
-	 */
+	/** Per tenant, until when the lease of the cheapest call schedule covers it (`do_calls_floor_per_admitted`). */
 	covered: Map<number, number>;
-	/**
-	 * Per tenant, when the lease of the keep-alive schedule was asked for, as
-	 * `-1 - t` once a request came after it (see {@link EngineResult}).
-	 */
+	/** Per tenant, when the lease of the {@link keepAlive} schedule was asked for, as `-1 - t` once a request came after it. */
 	kept: Map<number, number>;
 }
 

@@ -22,6 +22,8 @@ export interface ScenarioReport {
 	do_calls_per_admitted: number;
 	/** The fewest tenant calls per admitted request any exact limiter with the same longest lease makes. */
 	do_calls_floor_per_admitted: number;
+	/** The same for the cheapest exact limiter that knows no future and waits only on the floor. */
+	do_calls_keepalive_per_admitted: number;
 	waited_pct: number;
 	waited_floor_pct: number;
 	added_latency_ms: { p50: number; p99: number };
