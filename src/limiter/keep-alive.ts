@@ -8,7 +8,7 @@
  * Pure; the clock is passed in.
  */
 
-/** At most this many renewals ride on one request: each is a subrequest of it. */
+/** At most this many renewals ride on one request: each is a subrequest of it (leases renewed meanwhile do not count). */
 export const KEEP_ALIVE_PER_REQUEST = 4;
 
 /** A min-heap of items by the time they fall due. */
@@ -42,12 +42,12 @@ export class KeepAlives<T> {
 		this.next = at_[0] as number;
 	}
 
-	/** Removes and returns the items due at `now`, earliest first, at most `max` of them. */
-	takeDue(now: number, max: number): T[] {
-		const due: T[] = [];
-		while (due.length < max && this.#at.length > 0 && (this.#at[0] as number) <= now) due.push(this.#pop());
+	/** Removes and returns the earliest item if it is due at `now`. */
+	popDue(now: number): T | undefined {
+		if (!(this.next <= now)) return undefined;
+		const item = this.#pop();
 		this.next = this.#at.length > 0 ? (this.#at[0] as number) : Number.POSITIVE_INFINITY;
-		return due;
+		return item;
 	}
 
 	#pop(): T {

@@ -322,11 +322,20 @@ export class LocalLimiter {
 		this.#keepAlives.add(entry.leaseExpiresAt - margin, { key, entry, lease: entry.leaseId });
 	}
 
-	/** Renews the leases that fall due by now and are still the ones planned for (see {@link #keepAlive}). */
+	/**
+	 * Renews the leases that fall due by now and are still the ones planned for
+	 * (see {@link #keepAlive}), at most {@link KEEP_ALIVE_PER_REQUEST}: the rest
+	 * go with the next request.
+	 */
 	#renewDue(now: number, defer: Defer | undefined): void {
-		for (const { key, entry, lease } of this.#keepAlives.takeDue(now, KEEP_ALIVE_PER_REQUEST)) {
+		for (let renewed = 0; renewed < KEEP_ALIVE_PER_REQUEST; ) {
+			const due = this.#keepAlives.popDue(now);
+			if (!due) return;
+			const { key, entry, lease } = due;
 			if (entry.leaseId !== lease || entry.refill || entry.denyUntil > now || entry.leaseExpiresAt <= now) continue;
-			if (this.#entries.holds(key, entry)) this.#start(key, entry, 1, true, defer).catch(() => {});
+			if (!this.#entries.holds(key, entry)) continue;
+			this.#start(key, entry, 1, true, defer).catch(() => {});
+			renewed += 1;
 		}
 	}
 

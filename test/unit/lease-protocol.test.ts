@@ -278,6 +278,22 @@ describe("a tenant active in an isolate", () => {
 		await send("t:other");
 		expect(calls).toHaveLength(10 + 1 + 8);
 	});
+
+	it("counts only the leases it renews against that limit, not those renewed meanwhile", async () => {
+		const { clock, calls, send } = isolate();
+		const start = clock.now();
+		for (let i = 0; i < 10; i++) await send(`t:${i}`);
+		clock.time = start + 1_000;
+		for (let i = 0; i < 10; i++) await send(`t:${i}`);
+		// Six of the ten leases are renewed by their own tenants' requests (a quarter left): their plans are void.
+		clock.time = start + 2_000;
+		for (let i = 0; i < 6; i++) for (let n = 0; n < 8; n++) await send(`t:${i}`);
+		const before = calls.length;
+		clock.time = start + ROOMY_LEASE_TTL_MS - 50;
+		await send("t:other");
+		// Four renewals of the leases still planned for, not of the void ones, and the other tenant's first call.
+		expect(calls.slice(before).sort()).toEqual(["t:6", "t:7", "t:8", "t:9", "t:other"]);
+	});
 });
 
 describe("a small lease far from its bucket", () => {
