@@ -234,7 +234,15 @@ describe("a tenant active in an isolate", () => {
 			await settle();
 			return { waited, allowed: answer.allowed };
 		};
-		return { clock, calls, send };
+		/** Tenants t:0… each send twice, now and a second later: a lease each planned for renewal. */
+		const activate = async (count: number) => {
+			const start = clock.now();
+			for (let i = 0; i < count; i++) await send(`t:${i}`);
+			clock.time = start + 1_000;
+			for (let i = 0; i < count; i++) await send(`t:${i}`);
+			return start;
+		};
+		return { clock, calls, send, activate };
 	}
 
 	it("has its lease renewed just before it expires, on any request, so its next request does not wait", async () => {
@@ -265,11 +273,8 @@ describe("a tenant active in an isolate", () => {
 	});
 
 	it("renews at most a few leases per request: each is a subrequest of it", async () => {
-		const { clock, calls, send } = isolate();
-		const start = clock.now();
-		for (let i = 0; i < 10; i++) await send(`t:${i}`);
-		clock.time = start + 1_000;
-		for (let i = 0; i < 10; i++) await send(`t:${i}`);
+		const { clock, calls, send, activate } = isolate();
+		const start = await activate(10);
 		expect(calls).toHaveLength(10);
 		clock.time = start + ROOMY_LEASE_TTL_MS - 50;
 		await send("t:other");
@@ -280,11 +285,8 @@ describe("a tenant active in an isolate", () => {
 	});
 
 	it("counts only the leases it renews against that limit, not those renewed meanwhile", async () => {
-		const { clock, calls, send } = isolate();
-		const start = clock.now();
-		for (let i = 0; i < 10; i++) await send(`t:${i}`);
-		clock.time = start + 1_000;
-		for (let i = 0; i < 10; i++) await send(`t:${i}`);
+		const { clock, calls, send, activate } = isolate();
+		const start = await activate(10);
 		// Six of the ten leases are renewed by their own tenants' requests (a quarter left): their plans are void.
 		clock.time = start + 2_000;
 		for (let i = 0; i < 6; i++) for (let n = 0; n < 8; n++) await send(`t:${i}`);
