@@ -34,13 +34,30 @@ export function runWrangler(args: string[]): Promise<number | null> {
 
 /**
  * `wrangler dev` on a free port, its state under `stateDir`, with `vars` over
- * wrangler.toml's; `kill` ends it and workerd at once, no shutdown.
+ * wrangler.toml's; `kill` ends it and workerd at once, no shutdown. A server
+ * that exits before it is up is started again, twice at most: started right
+ * after one was killed over the same state, it now and then exits at once
+ * (seen in one clean-clone CI run), likely before the killed workerd let go.
  */
 export async function startDevServer(
 	stateDir: string,
 	originUrl: string,
 	vars: Record<string, string> = {},
 ): Promise<{ url: string; kill: () => Promise<void> }> {
+	for (let attempt = 1; ; attempt++) {
+		const server = await startOnce(stateDir, originUrl, vars);
+		if (server) return server;
+		if (attempt === 3) throw new Error("wrangler dev did not start");
+		await new Promise((resolve) => setTimeout(resolve, 1_000));
+	}
+}
+
+/** One start of {@link startDevServer}: undefined if wrangler dev exited before it was up. */
+async function startOnce(
+	stateDir: string,
+	originUrl: string,
+	vars: Record<string, string>,
+): Promise<{ url: string; kill: () => Promise<void> } | undefined> {
 	const port = await freePort();
 	const inspector = await freePort();
 	const child: ChildProcess = spawn(
@@ -85,9 +102,9 @@ export async function startDevServer(
 			() => false,
 		);
 		if (up) return { url, kill };
-		if (child.exitCode !== null) break;
+		if (child.exitCode !== null) return undefined;
 		await new Promise((resolve) => setTimeout(resolve, 100));
 	}
 	await kill();
-	throw new Error("wrangler dev did not start");
+	throw new Error("wrangler dev did not start within a minute");
 }
