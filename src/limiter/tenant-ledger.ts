@@ -270,7 +270,9 @@ export class TenantLedger {
 		// in their place, and counting them again would mint tokens.
 		const previous = request.previous === undefined ? undefined : this.#drop(state, request.previous, now);
 		const held = Math.min(request.held ?? 0, previous?.granted ?? 0);
-		if (held > 0) this.#count(state, request.lease, held, now, this.#lifetimes.tightMs);
+		// Counted at least as long as the previous lease was: should this reply never reach the isolate, it spends
+		// them until that lease's end.
+		if (held > 0) this.#count(state, request.lease, held, now, this.#lifetimes.tightMs, previous?.expiresAt);
 		const returned = Math.min(request.returned, (previous?.granted ?? 0) - held);
 		if (returned > 0)
 			state.bucket = credit(state.bucket, capacity(this.#bucketPolicy(state), this.#out), now, returned);
@@ -370,11 +372,17 @@ export class TenantLedger {
 		this.#shard?.waste(Math.max(0, uncapped - state.bucket.tokens));
 	}
 
-	/** Counts `granted` tokens out under lease `id` until its lifetime `ttlMs` and the grace are over. */
-	#count(state: TenantLedgerState, id: string, granted: number, now: number, ttlMs: number): void {
-		this.#drop(state, id, now);
-		const lease = { granted, expiresAt: now + ttlMs + LEASE_GRACE_MS };
-		if (ttlMs === this.#lifetimes.tightMs) state.outstanding[id] = lease;
+	/**
+	 * Counts `granted` tokens out under lease `id` until its lifetime `ttlMs`
+	 * and the grace are over, and no sooner than `until` or than lease `id`
+	 * was counted until already.
+	 */
+	#count(state: TenantLedgerState, id: string, granted: number, now: number, ttlMs: number, until = 0): void {
+		const counted = this.#drop(state, id, now);
+		const expiresAt = Math.max(now + ttlMs + LEASE_GRACE_MS, until, counted?.expiresAt ?? 0);
+		const lease = { granted, expiresAt };
+		// Each record's leases expire in the order they were counted: one counted longer goes with the long ones.
+		if (expiresAt <= now + this.#lifetimes.tightMs + LEASE_GRACE_MS) state.outstanding[id] = lease;
 		else {
 			state.roomyOutstanding ??= {};
 			state.roomyOutstanding[id] = lease;

@@ -378,6 +378,50 @@ describe("the isolate", () => {
 	});
 });
 
+describe("an ahead renewal whose reply never reaches the isolate", () => {
+	// Found by an adversarial review (2026-11-29): the bucket moved the held tokens from the isolate's 8 s lease to
+	// the renewal, counted 2 s and the grace; the isolate, never told, spent them under the old lease's 8 s.
+	const policy: TenantPolicy = { tier: "t", rate: 100, burst: 100, weight: 1, version: 1, tiersVersion: 0 };
+
+	it.each(["lost", "rejected after the bucket answered"] as const)(
+		"leaves the held tokens counted as long as the old lease: reply %s",
+		async (mode) => {
+			const clock = new FakeClock();
+			const ledger = new TenantLedger(undefined, { now: clock.now, save: () => {} });
+			let breakNext = false;
+			const grantor = (request: LeaseRequest): Promise<LeaseReply> => {
+				const reply = ledger.lease(structuredClone(request));
+				if (request.isolate !== "A" || !breakNext || (request.held ?? 0) === 0) return Promise.resolve(reply);
+				breakNext = false;
+				return mode === "lost" ? new Promise(() => {}) : Promise.reject(new Error("connection reset"));
+			};
+			const isolate = (id: string) =>
+				new LocalLimiter({ now: clock.now, isolateId: id, grantor, failMode: "closed", wait: never });
+			const [a, b] = [isolate("A"), isolate("B")];
+			const start = clock.now();
+			let atOnce = 0;
+			const send = async (limiter: LocalLimiter, cost: number) => {
+				const decision = await limiter.admit("t:x", policy, cost);
+				await settle();
+				if (decision.allowed && clock.now() === start + 3_500) atOnce += cost;
+				return decision.allowed;
+			};
+			// A's first lease: 8 tokens while the bucket is roomy, for 8 s. B's 45 leave it under half: short leases.
+			expect(await send(a, 1)).toBe(true);
+			expect(await send(b, 45)).toBe(true);
+			// A spends down to a quarter: its renewal ahead (holding 2) reaches the bucket, the reply never comes back.
+			breakNext = true;
+			for (let i = 0; i < 5; i++) expect(await send(a, 1)).toBe(true);
+			// 3.5 s on, past a short lease and its grace: B asks for the whole burst, A spends its two held tokens.
+			clock.time = start + 3_500;
+			await send(b, 100);
+			await send(a, 1);
+			await send(a, 1);
+			expect(atOnce).toBeLessThanOrEqual(policy.burst);
+		},
+	);
+});
+
 describe("the pool", () => {
 	it("counts the leases isolates hold: one instant never admits more than its burst, nor any window more than burst + rate × span", async () => {
 		const pool: BucketPolicy = { rate: 100, burst: 1_000 };
