@@ -34,6 +34,6 @@ export default defineConfig({
 	// CLI's test and the global simulation's: they run in Node, and workerd has no util.parseArgs.
 	test: {
 		include: ["test/**/*.test.ts"],
-		exclude: ["test/node/**", "test/unit/cli.test.ts", "test/unit/global-sim.test.ts"],
+		exclude: ["test/node/**", "test/unit/cli.test.ts", "test/unit/global-sim.test.ts", "test/unit/*.node.test.ts"],
 	},
 });

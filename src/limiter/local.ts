@@ -150,7 +150,7 @@ export class LocalLimiter {
 	readonly #breakerMs: number;
 	readonly #wait: ((ms: number) => Promise<void>) | undefined;
 	/** Tenants' leases to renew before they expire, by when. */
-	readonly #keepAlives = new KeepAlives<{ key: string; entry: Entry; lease: string | undefined }>();
+	readonly #keepAlives = new KeepAlives<{ key: string; lease: string | undefined }>();
 	/** Lease calls made so far: with the isolate id, each call's lease id. */
 	#leases = 0;
 	/** Smoothed round trip of lease calls that succeeded, in ms (0 before the first). */
@@ -319,7 +319,8 @@ export class LocalLimiter {
 		if (entry.lastUsed <= entry.leaseExpiresAt - entry.leaseMs) return;
 		entry.keepAliveFor = entry.leaseId;
 		const margin = Math.max(DENY_CACHE_MS, PREFETCH_ROUND_TRIPS * this.#rttMs);
-		this.#keepAlives.add(entry.leaseExpiresAt - margin, { key, entry, lease: entry.leaseId });
+		// The key, not the entry: a plan must not keep an entry the LRU dropped in memory until it falls due.
+		this.#keepAlives.add(entry.leaseExpiresAt - margin, { key, lease: entry.leaseId });
 	}
 
 	/**
@@ -331,10 +332,10 @@ export class LocalLimiter {
 		for (let renewed = 0; renewed < KEEP_ALIVE_PER_REQUEST; ) {
 			const due = this.#keepAlives.popDue(now);
 			if (!due) return;
-			const { key, entry, lease } = due;
-			if (entry.leaseId !== lease || entry.refill || entry.denyUntil > now || entry.leaseExpiresAt <= now) continue;
-			if (!this.#entries.holds(key, entry)) continue;
-			this.#start(key, entry, 1, true, defer).catch(() => {});
+			const entry = this.#entries.get(due.key);
+			if (!entry || entry.leaseId !== due.lease || entry.refill || entry.denyUntil > now) continue;
+			if (entry.leaseExpiresAt <= now) continue;
+			this.#start(due.key, entry, 1, true, defer).catch(() => {});
 			renewed += 1;
 		}
 	}

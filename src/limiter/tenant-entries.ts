@@ -179,9 +179,9 @@ export class TenantEntries {
 		return entry;
 	}
 
-	/** Whether `entry` is still the one kept for `key` (not dropped, compacted or replaced). */
-	holds(key: string, entry: Entry): boolean {
-		return this.#entries.get(key)?.entry === entry;
+	/** The entry in use for `key`, if any, without making it the most recently used. */
+	get(key: string): Entry | undefined {
+		return this.#entries.get(key)?.entry;
 	}
 
 	/** Links `slot` in as the most recently used. */
