@@ -18,11 +18,6 @@ export class KeepAlives<T> {
 	/** When the earliest item falls due (Infinity: none): one comparison per request. */
 	next = Number.POSITIVE_INFINITY;
 
-	/** Number of items waiting. */
-	get size(): number {
-		return this.#at.length;
-	}
-
 	/** Adds `item`, due at `at`. */
 	add(at: number, item: T): void {
 		const at_ = this.#at;

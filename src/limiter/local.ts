@@ -318,9 +318,8 @@ export class LocalLimiter {
 	#keepAlive(key: string, entry: Entry): void {
 		if (entry.lastUsed <= entry.leaseExpiresAt - entry.leaseMs) return;
 		entry.keepAliveFor = entry.leaseId;
-		const margin = Math.max(DENY_CACHE_MS, PREFETCH_ROUND_TRIPS * this.#rttMs);
 		// The key, not the entry: a plan must not keep an entry the LRU dropped in memory until it falls due.
-		this.#keepAlives.add(entry.leaseExpiresAt - margin, { key, lease: entry.leaseId });
+		this.#keepAlives.add(entry.leaseExpiresAt - this.#renewBeforeExpiryMs(), { key, lease: entry.leaseId });
 	}
 
 	/**
@@ -406,12 +405,17 @@ export class LocalLimiter {
 	/** Whether the lease runs out (of tokens or of time) soon enough that the next one should be fetched now. */
 	#endsSoon(entry: Entry, now: number): boolean {
 		if (entry.tokens <= entry.lastGrant * PREFETCH_FRACTION) return true;
-		const soon = PREFETCH_ROUND_TRIPS * this.#rttMs;
-		if (entry.leaseExpiresAt - now <= Math.max(DENY_CACHE_MS, soon)) return true;
+		if (entry.leaseExpiresAt - now <= this.#renewBeforeExpiryMs()) return true;
 		// A small lease far from its bucket (two tokens, 200 ms away) is spent before a quarter of it would start
 		// the next: its tokens must outlast the round trip too. Not the pool's: each early renewal keeps what the
 		// isolate holds counted at its shard beside the new grant, and shards running low share out by weight.
+		const soon = PREFETCH_ROUND_TRIPS * this.#rttMs;
 		return entry !== this.#pool?.entry && entry.tokens * 1000 <= currentRate(entry.demand, now) * soon;
+	}
+
+	/** How long before a lease expires its successor is asked for, so that it lands in time. */
+	#renewBeforeExpiryMs(): number {
+		return Math.max(DENY_CACHE_MS, PREFETCH_ROUND_TRIPS * this.#rttMs);
 	}
 
 	/**
