@@ -142,3 +142,18 @@ export function quantile(values: readonly number[], q: number): number {
 	const sorted = [...values].sort((a, b) => a - b);
 	return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
+
+/**
+ * The mean of `values` and their standard deviation around it (population),
+ * both 0 for no values.
+ * @example meanAndSd([1, 3]) // { mean: 2, sd: 1 }
+ */
+export function meanAndSd(values: readonly number[]): { mean: number; sd: number } {
+	if (values.length === 0) return { mean: 0, sd: 0 };
+	let sum = 0;
+	for (const value of values) sum += value;
+	const mean = sum / values.length;
+	let squares = 0;
+	for (const value of values) squares += (value - mean) ** 2;
+	return { mean, sd: Math.sqrt(squares / values.length) };
+}

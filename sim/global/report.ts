@@ -4,7 +4,7 @@
  * prints reports as a table.
  */
 import type { EngineOptions, EngineResult } from "./engine";
-import { quantile, waterFill } from "./math";
+import { meanAndSd, quantile, waterFill } from "./math";
 import { policyOf } from "./workload";
 
 /** One scenario's line of the report. */
@@ -38,7 +38,7 @@ const round = (value: number, digits = 4): number => Number(value.toFixed(digits
 
 /**
  * Each backlogged tenant's error against its weighted max-min fair share of
- * what the pool admitted, and its floor: how far below that share the
+ * what the pool admitted (`signed`: above the share positive), and its floor: how far below that share the
  * requests its own exact bucket could take fell (arrivals are Poisson: a
  * tenant that offers a little more than its share on average offers less in
  * some runs, and no limiter can admit what was never sent).
@@ -46,7 +46,7 @@ const round = (value: number, digits = 4): number => Number(value.toFixed(digits
 export function poolShareErrors(
 	result: EngineResult,
 	options: EngineOptions,
-): { errors: number[]; floors: number[]; aboveFloor: number[] } | null {
+): { errors: number[]; signed: number[]; floors: number[]; aboveFloor: number[] } | null {
 	const { workload, metrics } = result;
 	const seconds = (options.durationMs - options.warmupMs) / 1000;
 	const demand = new Float64Array(workload.size);
@@ -63,19 +63,22 @@ export function poolShareErrors(
 	const level = waterFill(demand, weight, metrics.admittedAfter / seconds);
 	if (!Number.isFinite(level)) return null;
 	const errors: number[] = [];
+	const signed: number[] = [];
 	const floors: number[] = [];
 	const aboveFloor: number[] = [];
 	for (let i = 0; i < workload.size; i++) {
 		const fair = (weight[i] as number) * level;
 		if ((demand[i] as number) <= fair * (1 + 1e-9)) continue;
-		const error = (Math.abs((metrics.tenantAdmitted[i] as number) / seconds - fair) / fair) * 100;
+		const over = (((metrics.tenantAdmitted[i] as number) / seconds - fair) / fair) * 100;
+		const error = Math.abs(over);
 		const floor = (Math.max(0, fair - (metrics.tenantIdealAfter[i] as number) / seconds) / fair) * 100;
 		errors.push(error);
+		signed.push(over);
 		floors.push(floor);
 		// The limiter's own part of the error: what the tenant's arrivals alone did not force on it.
 		aboveFloor.push(Math.max(0, error - floor));
 	}
-	return { errors, floors, aboveFloor };
+	return { errors, signed, floors, aboveFloor };
 }
 
 /** The report of one finished run. */
@@ -100,6 +103,7 @@ export function scenarioReport(
 	const errors = shares?.errors ?? [];
 	const floors = shares?.floors ?? [];
 	const aboveFloor = shares?.aboveFloor ?? [];
+	const spread = meanAndSd(shares?.signed ?? []);
 	return {
 		name,
 		admitted: m.admitted,
@@ -131,6 +135,8 @@ export function scenarioReport(
 		pool_share_error_above_floor_pct: aboveFloor.length > 0 ? round(Math.max(...aboveFloor), 2) : null,
 		pool_share_error_above_floor_p95_pct: aboveFloor.length > 0 ? round(quantile(aboveFloor, 0.95), 2) : null,
 		pool_share_backlogged_tenants: shares ? errors.length : null,
+		pool_share_bias_pct: shares ? round(spread.mean, 2) : null,
+		pool_share_error_sd_pct: shares ? round(spread.sd, 2) : null,
 		tenant_over_admitted_excl_fallback: round(m.tenantExcessLeased.max()),
 		pool_over_admitted_excl_fallback: round(m.poolExcessLeased.worst),
 		offered: m.offered,

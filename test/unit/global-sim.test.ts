@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { EngineOptions, EngineResult } from "../../sim/global/engine";
-import { bruteForceExcess, ExcessTable, ExcessTracker, waterFill } from "../../sim/global/math";
+import { bruteForceExcess, ExcessTable, ExcessTracker, meanAndSd, waterFill } from "../../sim/global/math";
 import { mulberry32 } from "../../sim/global/prng";
 import { poolShareErrors, type ScenarioReport } from "../../sim/global/report";
 import { simulateGlobal } from "../../sim/global/run";
@@ -13,6 +13,20 @@ describe("waterFill", () => {
 		// Nothing capped: λ = 12 / (1 + 2 + 3).
 		expect(waterFill([100, 100, 100], [1, 2, 3], 12)).toBeCloseTo(2, 12);
 		expect(waterFill([1, 2], [1, 1], 4)).toBe(Number.POSITIVE_INFINITY);
+	});
+});
+
+describe("meanAndSd", () => {
+	it.each([
+		[[], 0, 0],
+		[[5], 5, 0],
+		[[1, 3], 2, 1],
+		[[10, 0, -10], 0, Math.sqrt(200 / 3)],
+		[[2, 4, 4, 4, 5, 5, 7, 9], 5, 2],
+	])("of %j: mean %f, sd %f", (values, mean, sd) => {
+		const result = meanAndSd(values);
+		expect(result.mean).toBeCloseTo(mean, 12);
+		expect(result.sd).toBeCloseTo(sd, 12);
 	});
 });
 
@@ -85,6 +99,7 @@ describe("poolShareErrors", () => {
 		const shares = poolShareErrors(result, options);
 		const rounded = (values: number[] | undefined) => values?.map((v) => Number(v.toFixed(6)));
 		expect(rounded(shares?.errors)).toEqual([10, 0, 10]);
+		expect(rounded(shares?.signed)).toEqual([10, 0, -10]);
 		expect(rounded(shares?.floors)).toEqual([0, 0, 5]);
 		expect(rounded(shares?.aboveFloor)).toEqual([10, 0, 5]);
 	});
@@ -131,6 +146,10 @@ describe("global simulation, small", { timeout: 60_000 }, () => {
 		expect(report.pool_share_floor_pct).toBeLessThanOrEqual(100);
 		expect(report.pool_share_error_above_floor_pct).toBeGreaterThanOrEqual(0);
 		expect(report.pool_share_error_above_floor_pct).toBeLessThanOrEqual(report.pool_share_error_pct as number);
+		// Signed errors have a mean and a spread no larger than the largest error itself.
+		expect(Math.abs(report.pool_share_bias_pct as number)).toBeLessThanOrEqual(report.pool_share_error_pct as number);
+		expect(report.pool_share_error_sd_pct as number).toBeGreaterThan(0);
+		expect(report.pool_share_error_sd_pct as number).toBeLessThanOrEqual(report.pool_share_error_pct as number);
 	});
 
 	// Issue 13's report: with every TenantBucket leasing its own reserve from one pool, 5,000 quiet tenants at 40 %
