@@ -38,10 +38,11 @@ const round = (value: number, digits = 4): number => Number(value.toFixed(digits
 
 /**
  * Each backlogged tenant's error against its weighted max-min fair share of
- * what the pool admitted (`signed`: above the share positive), and its floor: how far below that share the
- * requests its own exact bucket could take fell (arrivals are Poisson: a
- * tenant that offers a little more than its share on average offers less in
- * some runs, and no limiter can admit what was never sent).
+ * what the pool admitted (`signed`: positive above the share), and its
+ * floor: how far below that share the requests its own exact bucket could
+ * take fell (arrivals are Poisson: a tenant that offers a little more than
+ * its share on average offers less in some runs, and no limiter can admit
+ * what was never sent).
  */
 export function poolShareErrors(
 	result: EngineResult,
