@@ -32,6 +32,41 @@ export function waterFill(caps: ArrayLike<number>, weights: ArrayLike<number>, t
 }
 
 /**
+ * What an ideal scheduler that shares `capacities[s]` in second `s` by
+ * weighted max-min fairness, among what each item sent in that second, gives
+ * each item over all the seconds: `counts[i * seconds + s]` is what item `i`
+ * sent in second `s`. It knows every arrival and decides with no delay: the
+ * allocation a limiter that shares the pool second by second aims at (see
+ * report.ts).
+ * @example waterFillBySecond(new Float32Array([8, 2, 8, 8]), 2, [1, 1], [10, 10]) // [7, 13]: 5 + 2, 5 + 8
+ */
+export function waterFillBySecond(
+	counts: Float32Array,
+	seconds: number,
+	weights: ArrayLike<number>,
+	capacities: ArrayLike<number>,
+): Float64Array {
+	const size = weights.length;
+	const total = new Float64Array(size);
+	const senders: number[] = [];
+	for (let s = 0; s < seconds; s++) {
+		// Only the items that sent anything this second share it (a few thousand of a hundred thousand).
+		senders.length = 0;
+		for (let i = 0; i < size; i++) if ((counts[i * seconds + s] as number) > 0) senders.push(i);
+		const sent = senders.map((i) => counts[i * seconds + s] as number);
+		const level = waterFill(
+			sent,
+			senders.map((i) => weights[i] as number),
+			capacities[s] as number,
+		);
+		senders.forEach((i, k) => {
+			total[i] = (total[i] as number) + Math.min(sent[k] as number, (weights[i] as number) * level);
+		});
+	}
+	return total;
+}
+
+/**
  * Online worst excess of admissions over `burst + rate × span` in any window
  * [t1, t2] of admission instants, in O(1) per admission: with A(t) the count
  * admitted before t, the excess of the window ending at the n-th admission is

@@ -44,6 +44,9 @@ export class Metrics implements CallObserver {
 	readonly tenantAdmitted: Float64Array;
 	/** What the tenant's exact reference bucket took after the warm-up (the most any limiter could admit of it). */
 	readonly tenantIdealAfter: Float64Array;
+	/** The same, per tenant and second after the warm-up (`tenant * idealSeconds + second`). */
+	readonly tenantIdealBySecond: Float32Array;
+	readonly idealSeconds: number;
 	/** Worst window excess: every admission, and leased admissions only (no fallback). */
 	readonly tenantExcess: ExcessTable;
 	readonly tenantExcessLeased: ExcessTable;
@@ -71,6 +74,8 @@ export class Metrics implements CallObserver {
 		const n = workload.size;
 		this.tenantAdmitted = new Float64Array(n);
 		this.tenantIdealAfter = new Float64Array(n);
+		this.idealSeconds = Math.max(0, Math.ceil((durationMs - warmupMs) / 1000));
+		this.tenantIdealBySecond = new Float32Array(n * this.idealSeconds);
 		this.tenantExcess = new ExcessTable(n);
 		this.tenantExcessLeased = new ExcessTable(n);
 		this.poolExcess = new ExcessTracker(pool);
@@ -109,6 +114,9 @@ export class Metrics implements CallObserver {
 		if (after) {
 			this.idealAfter += 1;
 			this.tenantIdealAfter[tenant] = (this.tenantIdealAfter[tenant] as number) + 1;
+			const second = Math.min(this.idealSeconds - 1, Math.floor((t - this.warmupMs) / 1000));
+			const slot = tenant * this.idealSeconds + second;
+			this.tenantIdealBySecond[slot] = (this.tenantIdealBySecond[slot] as number) + 1;
 		}
 		this.#advanceTrailing(t);
 		return this.#trailingSum < this.pool.rate;

@@ -4,7 +4,7 @@
  * prints reports as a table.
  */
 import type { EngineOptions, EngineResult } from "./engine";
-import { meanAndSd, quantile, waterFill } from "./math";
+import { meanAndSd, quantile, waterFill, waterFillBySecond } from "./math";
 import { policyOf } from "./workload";
 
 /** One scenario's line of the report. */
@@ -36,18 +36,32 @@ export interface ScenarioReport {
 const pct = (part: number, whole: number): number => (whole > 0 ? (part / whole) * 100 : 0);
 const round = (value: number, digits = 4): number => Number(value.toFixed(digits));
 
+/** Per backlogged tenant, in per cent (see {@link poolShareErrors}). */
+export interface PoolShareErrors {
+	errors: number[];
+	signed: number[];
+	floors: number[];
+	aboveFloor: number[];
+	/** The ideal per-second scheduler's signed error against the same shares. */
+	ideal: number[];
+	/** The limiter's signed error against what that scheduler gave the tenant. */
+	vsIdeal: number[];
+}
+
 /**
  * Each backlogged tenant's error against its weighted max-min fair share of
  * what the pool admitted (`signed`: positive above the share), and its
  * floor: how far below that share the requests its own exact bucket could
  * take fell (arrivals are Poisson: a tenant that offers a little more than
  * its share on average offers less in some runs, and no limiter can admit
- * what was never sent).
+ * what was never sent). The floor assumes a scheduler that shares the pool
+ * over the whole run; one that shares it second by second (the pool is a
+ * rate) caps a tenant in the seconds it sends more than the level and cannot
+ * give it back in the seconds it sends less: `ideal` is what the best such
+ * scheduler, knowing every arrival, misses each share by, and `vsIdeal` how
+ * far the limiter is from what that scheduler gave each tenant.
  */
-export function poolShareErrors(
-	result: EngineResult,
-	options: EngineOptions,
-): { errors: number[]; signed: number[]; floors: number[]; aboveFloor: number[] } | null {
+export function poolShareErrors(result: EngineResult, options: EngineOptions): PoolShareErrors | null {
 	const { workload, metrics } = result;
 	const seconds = (options.durationMs - options.warmupMs) / 1000;
 	const demand = new Float64Array(workload.size);
@@ -63,14 +77,25 @@ export function poolShareErrors(
 	if (totalDemand <= options.pool.rate) return null;
 	const level = waterFill(demand, weight, metrics.admittedAfter / seconds);
 	if (!Number.isFinite(level)) return null;
+	const capacities = Array.from(
+		{ length: metrics.idealSeconds },
+		(_, s) => Math.min(1, seconds - s) * (metrics.admittedAfter / seconds),
+	);
+	const bySecond = waterFillBySecond(metrics.tenantIdealBySecond, metrics.idealSeconds, weight, capacities);
 	const errors: number[] = [];
 	const signed: number[] = [];
 	const floors: number[] = [];
 	const aboveFloor: number[] = [];
+	const ideal: number[] = [];
+	const vsIdeal: number[] = [];
 	for (let i = 0; i < workload.size; i++) {
 		const fair = (weight[i] as number) * level;
 		if ((demand[i] as number) <= fair * (1 + 1e-9)) continue;
-		const over = (((metrics.tenantAdmitted[i] as number) / seconds - fair) / fair) * 100;
+		const admitted = metrics.tenantAdmitted[i] as number;
+		const best = bySecond[i] as number;
+		ideal.push(((best / seconds - fair) / fair) * 100);
+		vsIdeal.push(best > 0 ? ((admitted - best) / best) * 100 : 0);
+		const over = ((admitted / seconds - fair) / fair) * 100;
 		const error = Math.abs(over);
 		const floor = (Math.max(0, fair - (metrics.tenantIdealAfter[i] as number) / seconds) / fair) * 100;
 		errors.push(error);
@@ -79,7 +104,20 @@ export function poolShareErrors(
 		// The limiter's own part of the error: what the tenant's arrivals alone did not force on it.
 		aboveFloor.push(Math.max(0, error - floor));
 	}
-	return { errors, signed, floors, aboveFloor };
+	return { errors, signed, floors, aboveFloor, ideal, vsIdeal };
+}
+
+/** Signed errors (per cent) summed up: percentiles of their size, and their mean and spread. */
+function summary(signed: readonly number[]): { p50: number; p95: number; max: number; bias: number; sd: number } {
+	const sizes = signed.map(Math.abs);
+	const { mean, sd } = meanAndSd(signed);
+	return {
+		p50: round(quantile(sizes, 0.5), 2),
+		p95: round(quantile(sizes, 0.95), 2),
+		max: round(Math.max(0, ...sizes), 2),
+		bias: round(mean, 2),
+		sd: round(sd, 2),
+	};
 }
 
 /** The report of one finished run. */
@@ -138,6 +176,8 @@ export function scenarioReport(
 		pool_share_backlogged_tenants: shares ? errors.length : null,
 		pool_share_bias_pct: shares ? round(spread.mean, 2) : null,
 		pool_share_error_sd_pct: shares ? round(spread.sd, 2) : null,
+		pool_share_ideal_1s_pct: shares ? summary(shares.ideal) : null,
+		pool_share_error_vs_ideal_1s_pct: shares ? summary(shares.vsIdeal) : null,
 		tenant_over_admitted_excl_fallback: round(m.tenantExcessLeased.max()),
 		pool_over_admitted_excl_fallback: round(m.poolExcessLeased.worst),
 		offered: m.offered,

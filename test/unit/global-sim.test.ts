@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { EngineOptions, EngineResult } from "../../sim/global/engine";
-import { bruteForceExcess, ExcessTable, ExcessTracker, meanAndSd, waterFill } from "../../sim/global/math";
+import {
+	bruteForceExcess,
+	ExcessTable,
+	ExcessTracker,
+	meanAndSd,
+	waterFill,
+	waterFillBySecond,
+} from "../../sim/global/math";
 import { mulberry32 } from "../../sim/global/prng";
 import { poolShareErrors, type ScenarioReport } from "../../sim/global/report";
 import { simulateGlobal } from "../../sim/global/run";
@@ -13,6 +20,21 @@ describe("waterFill", () => {
 		// Nothing capped: λ = 12 / (1 + 2 + 3).
 		expect(waterFill([100, 100, 100], [1, 2, 3], 12)).toBeCloseTo(2, 12);
 		expect(waterFill([1, 2], [1, 1], 4)).toBe(Number.POSITIVE_INFINITY);
+	});
+});
+
+describe("waterFillBySecond", () => {
+	it.each([
+		// Each second shared on its own: 5 + 5, then the first sends 2 and the second takes the other 8. Shared over both
+		// seconds at once, 10 each: the first cannot make up in the second what it did not send.
+		{ counts: [8, 2, 8, 8], seconds: 2, weights: [1, 1], capacities: [10, 10], expected: [7, 13] },
+		// Weights 1 and 2 over one second: 3 and 6 of 9, the third sends 1 and gets it.
+		{ counts: [10, 10, 1], seconds: 1, weights: [1, 2, 1], capacities: [10], expected: [3, 6, 1] },
+		// A second that nobody fills: everyone gets what it sent; a half second shares half as much.
+		{ counts: [1, 8, 2, 8], seconds: 2, weights: [1, 1], capacities: [10, 5], expected: [1 + 2.5, 2 + 2.5] },
+	])("gives $expected of $counts", ({ counts, seconds, weights, capacities, expected }) => {
+		const got = waterFillBySecond(new Float32Array(counts), seconds, weights, capacities);
+		expect(Array.from(got).map((v) => Number(v.toFixed(9)))).toEqual(expected);
 	});
 });
 
@@ -87,12 +109,19 @@ describe("poolShareErrors", () => {
 		// fair. They got 220, 200 and 180/s; their exact reference buckets took 300, 300 and 190/s (the third one's
 		// arrivals fell 5 % short of its share, which no limiter can make up).
 		const seconds = 10;
+		// The third sent all of its 1,900 in the odd seconds, 380 in each: shared second by second, it gets 200 of them
+		// (the others 200 each), and nothing in the even seconds, where the others take 300 each.
+		const bySecond = [300, 300, 0].flatMap((even, tenant) =>
+			Array.from({ length: seconds }, (_, s) => (s % 2 === 0 ? even : tenant === 2 ? 380 : 300)),
+		);
 		const result = {
 			workload: { size: 3, tier: new Uint8Array([0, 0, 0]), rate: new Float64Array([300, 300, 300]) },
 			metrics: {
 				admittedAfter: 600 * seconds,
 				tenantAdmitted: new Float64Array([220, 200, 180].map((r) => r * seconds)),
 				tenantIdealAfter: new Float64Array([300, 300, 190].map((r) => r * seconds)),
+				tenantIdealBySecond: new Float32Array(bySecond),
+				idealSeconds: seconds,
 			},
 		} as unknown as EngineResult;
 		const options = { durationMs: 12_000, warmupMs: 2_000, pool: { rate: 600, burst: 600 } } as EngineOptions;
@@ -102,12 +131,22 @@ describe("poolShareErrors", () => {
 		expect(rounded(shares?.signed)).toEqual([10, 0, -10]);
 		expect(rounded(shares?.floors)).toEqual([0, 0, 5]);
 		expect(rounded(shares?.aboveFloor)).toEqual([10, 0, 5]);
+		// The best per-second scheduler gives them 250, 250 and 100/s: 25 % over, 25 % over, 50 % under.
+		expect(rounded(shares?.ideal)).toEqual([25, 25, -50]);
+		// The limiter against that: 220 / 250, 200 / 250, 180 / 100.
+		expect(rounded(shares?.vsIdeal)).toEqual([-12, -20, 80]);
 	});
 
 	it("has nothing to say of a pool its tenants' limits keep uncontended", () => {
 		const result = {
 			workload: { size: 2, tier: new Uint8Array([0, 0]), rate: new Float64Array([1_000, 1_000]) },
-			metrics: { admittedAfter: 0, tenantAdmitted: new Float64Array(2), tenantIdealAfter: new Float64Array(2) },
+			metrics: {
+				admittedAfter: 0,
+				tenantAdmitted: new Float64Array(2),
+				tenantIdealAfter: new Float64Array(2),
+				tenantIdealBySecond: new Float32Array(2 * 10),
+				idealSeconds: 10,
+			},
 		} as unknown as EngineResult;
 		// Offered 2,000/s, but each tenant's limit is 300/s: 600/s at most against a pool of 1,000/s.
 		const options = { durationMs: 12_000, warmupMs: 2_000, pool: { rate: 1_000, burst: 1_000 } } as EngineOptions;
@@ -150,6 +189,15 @@ describe("global simulation, small", { timeout: 60_000 }, () => {
 		expect(Math.abs(report.pool_share_bias_pct as number)).toBeLessThanOrEqual(report.pool_share_error_pct as number);
 		expect(report.pool_share_error_sd_pct as number).toBeGreaterThan(0);
 		expect(report.pool_share_error_sd_pct as number).toBeLessThanOrEqual(report.pool_share_error_pct as number);
+		// The best per-second scheduler on the same arrivals: a summary of the same shape for it, and for the limiter
+		// against it.
+		for (const key of ["pool_share_ideal_1s_pct", "pool_share_error_vs_ideal_1s_pct"]) {
+			const figures = report[key] as { p50: number; p95: number; max: number; bias: number; sd: number };
+			expect(figures.p50).toBeGreaterThanOrEqual(0);
+			expect(figures.p50).toBeLessThanOrEqual(figures.p95);
+			expect(figures.p95).toBeLessThanOrEqual(figures.max);
+			expect(Math.abs(figures.bias)).toBeLessThanOrEqual(figures.max);
+		}
 	});
 
 	// Issue 13's report: with every TenantBucket leasing its own reserve from one pool, 5,000 quiet tenants at 40 %
