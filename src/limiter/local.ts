@@ -269,7 +269,7 @@ export class LocalLimiter {
 			entry.denied += 1;
 			// The level needs the tenant's offered rate as its bucket adds it up, and a roomy lease lasts seconds.
 			const leasedAt = entry.leaseExpiresAt - entry.leaseMs;
-			if (!entry.refill && now - leasedAt > OFFERED_REFRESH_MS && this.#fair.leveled(now))
+			if (!entry.refill && entry.breakerUntil <= now && now - leasedAt > OFFERED_REFRESH_MS && this.#fair.leveled(now))
 				this.#start(key, entry, 1, true, defer).catch(() => {});
 			return {
 				allowed: false,
@@ -301,7 +301,7 @@ export class LocalLimiter {
 		entry.admitted += 1;
 		if (entry.fallbackBucket) entry.fallbackBucket = chargeFallback(entry.fallbackBucket, entry.policy, now, cost);
 		record(entry.demand, now, cost);
-		if (!entry.refill && entry.denyUntil <= now && this.#endsSoon(entry, now)) {
+		if (this.#mayAskAhead(entry, now) && this.#endsSoon(entry, now)) {
 			// Errors surface on the next blocking refill; this one only saves a wait.
 			this.#start(key, entry, 1, true, defer).catch(() => {});
 		}
@@ -332,7 +332,7 @@ export class LocalLimiter {
 			const due = this.#keepAlives.popDue(now);
 			if (!due) return;
 			const entry = this.#entries.get(due.key);
-			if (!entry || entry.leaseId !== due.lease || entry.refill || entry.denyUntil > now) continue;
+			if (!entry || entry.leaseId !== due.lease || !this.#mayAskAhead(entry, now)) continue;
 			if (entry.leaseExpiresAt <= now) continue;
 			this.#start(due.key, entry, 1, true, defer).catch(() => {});
 			renewed += 1;
@@ -346,7 +346,7 @@ export class LocalLimiter {
 	 * starts it, and those that come during its round trip, waiting.
 	 */
 	#askBeforePaceEnds(key: string, entry: Entry, cost: number, now: number, defer: Defer | undefined): void {
-		if (entry.refill || entry.denyUntil - now > PREFETCH_ROUND_TRIPS * this.#rttMs) return;
+		if (entry.refill || entry.breakerUntil > now || entry.denyUntil - now > PREFETCH_ROUND_TRIPS * this.#rttMs) return;
 		this.#start(key, entry, cost, true, defer).catch(() => {});
 	}
 
@@ -400,6 +400,16 @@ export class LocalLimiter {
 			const decision = this.#decide(key, entry, cost, this.#now(), defer);
 			if (decision) return decision;
 		}
+	}
+
+	/**
+	 * Whether a call ahead of time may start now: none is in flight, no cached
+	 * denial stands, and the circuit is closed (after a failure the object is
+	 * left alone for the breaker's time, renewals included: the isolate spends
+	 * what it holds, and the next request after that time probes).
+	 */
+	#mayAskAhead(entry: Entry, now: number): boolean {
+		return !entry.refill && entry.denyUntil <= now && entry.breakerUntil <= now;
 	}
 
 	/** Whether the lease runs out (of tokens or of time) soon enough that the next one should be fetched now. */
@@ -468,7 +478,10 @@ export class LocalLimiter {
 			if (entry.refill === refill) entry.refill = null;
 		});
 		entry.refill = refill;
-		defer?.waitUntil(refill.catch((error: unknown) => this.#trip(entry, error)));
+		// A failure opens the circuit whether or not a request waits for this call (a renewal ahead of time fails
+		// with nobody waiting, and the requests after it must leave the object alone too).
+		const tripped = refill.catch((error: unknown) => this.#trip(entry, error));
+		defer?.waitUntil(tripped);
 		return refill;
 	}
 

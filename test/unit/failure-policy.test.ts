@@ -84,6 +84,49 @@ describe.each(["throw", "overload", "hang"] as const)("a bucket that fails by %s
 	});
 });
 
+describe("an object that fails while its lease is still being spent", () => {
+	// With the request's context to keep background work alive (the Worker's case), and without (a library caller's).
+	it.each([
+		["a context", { waitUntil: () => {} }],
+		["no context", undefined],
+	])("is not called again by renewals ahead of time before the breaker's time is up (%s)", async (_, defer) => {
+		const clock = new FakeClock();
+		const calls: number[] = [];
+		let failing = false;
+		const limiter = new LocalLimiter({
+			now: clock.now,
+			isolateId: "i",
+			failMode: "open",
+			breakerMs: 1_000,
+			grantor: async (request) => {
+				calls.push(clock.now());
+				if (failing) throw new Error("object failed");
+				const granted = Math.max(request.min, 20);
+				return { granted, ttlMs: 2_000, remaining: 1_000, retryAfterMs: 0, policy: starter };
+			},
+		});
+		const settle = async () => {
+			for (let i = 0; i < 20; i++) await Promise.resolve();
+		};
+		expect(await limiter.admit("t:a", starter, 1, defer)).toMatchObject({ allowed: true });
+		await settle();
+		failing = true;
+		const start = calls.length;
+		// A request every 10 ms for a second: the lease's 20 tokens run low, and its end comes near.
+		const opened: number[] = [];
+		for (let t = 0; t < 100; t++) {
+			clock.advance(10);
+			await limiter.admit("t:a", starter, 1, defer);
+			await settle();
+			if (calls.length > start && opened.length === 0) opened.push(clock.now());
+		}
+		// The first failed call opens the breaker: until it is a second old, nothing calls the object again.
+		const during = calls.filter((at) => at > (opened[0] as number) && at < (opened[0] as number) + 1_000);
+		expect(opened).toHaveLength(1);
+		expect(during).toEqual([]);
+	});
+});
+
 describe("deadline", () => {
 	it("a request does not wait past the deadline for a hanging object", async () => {
 		const setup = failing("open", "hang");
