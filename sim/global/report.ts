@@ -142,7 +142,8 @@ export function scenarioReport(
 	const errors = shares?.errors ?? [];
 	const floors = shares?.floors ?? [];
 	const aboveFloor = shares?.aboveFloor ?? [];
-	const spread = meanAndSd(shares?.signed ?? []);
+	// The limiter's errors, summed up as the per-second ideal's are below.
+	const own = summary(shares?.signed ?? []);
 	return {
 		name,
 		admitted: m.admitted,
@@ -166,16 +167,16 @@ export function scenarioReport(
 		waited_floor_pct: round(pct(m.waitedFloor, m.requests)),
 		added_latency_ms: { p50: round(m.latency.quantile(0.5), 2), p99: round(m.latency.quantile(0.99), 2) },
 		fallback_pct: round(pct(m.fallbacks, m.requests)),
-		pool_share_error_pct: errors.length > 0 ? round(Math.max(...errors), 2) : null,
-		pool_share_error_p50_pct: errors.length > 0 ? round(quantile(errors, 0.5), 2) : null,
-		pool_share_error_p95_pct: errors.length > 0 ? round(quantile(errors, 0.95), 2) : null,
+		pool_share_error_pct: errors.length > 0 ? own.max : null,
+		pool_share_error_p50_pct: errors.length > 0 ? own.p50 : null,
+		pool_share_error_p95_pct: errors.length > 0 ? own.p95 : null,
 		pool_share_floor_pct: floors.length > 0 ? round(Math.max(...floors), 2) : null,
 		pool_share_floor_p50_pct: floors.length > 0 ? round(quantile(floors, 0.5), 2) : null,
 		pool_share_error_above_floor_pct: aboveFloor.length > 0 ? round(Math.max(...aboveFloor), 2) : null,
 		pool_share_error_above_floor_p95_pct: aboveFloor.length > 0 ? round(quantile(aboveFloor, 0.95), 2) : null,
 		pool_share_backlogged_tenants: shares ? errors.length : null,
-		pool_share_bias_pct: shares ? round(spread.mean, 2) : null,
-		pool_share_error_sd_pct: shares ? round(spread.sd, 2) : null,
+		pool_share_bias_pct: shares ? own.bias : null,
+		pool_share_error_sd_pct: shares ? own.sd : null,
 		pool_share_ideal_1s_pct: shares ? summary(shares.ideal) : null,
 		pool_share_error_vs_ideal_1s_pct: shares ? summary(shares.vsIdeal) : null,
 		tenant_over_admitted_excl_fallback: round(m.tenantExcessLeased.max()),

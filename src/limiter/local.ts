@@ -269,7 +269,7 @@ export class LocalLimiter {
 			entry.denied += 1;
 			// The level needs the tenant's offered rate as its bucket adds it up, and a roomy lease lasts seconds.
 			const leasedAt = entry.leaseExpiresAt - entry.leaseMs;
-			if (!entry.refill && entry.breakerUntil <= now && now - leasedAt > OFFERED_REFRESH_MS && this.#fair.leveled(now))
+			if (this.#mayCall(entry, now) && now - leasedAt > OFFERED_REFRESH_MS && this.#fair.leveled(now))
 				this.#start(key, entry, 1, true, defer).catch(() => {});
 			return {
 				allowed: false,
@@ -301,7 +301,7 @@ export class LocalLimiter {
 		entry.admitted += 1;
 		if (entry.fallbackBucket) entry.fallbackBucket = chargeFallback(entry.fallbackBucket, entry.policy, now, cost);
 		record(entry.demand, now, cost);
-		if (this.#mayAskAhead(entry, now) && this.#endsSoon(entry, now)) {
+		if (this.#mayCall(entry, now) && entry.denyUntil <= now && this.#endsSoon(entry, now)) {
 			// Errors surface on the next blocking refill; this one only saves a wait.
 			this.#start(key, entry, 1, true, defer).catch(() => {});
 		}
@@ -332,7 +332,7 @@ export class LocalLimiter {
 			const due = this.#keepAlives.popDue(now);
 			if (!due) return;
 			const entry = this.#entries.get(due.key);
-			if (!entry || entry.leaseId !== due.lease || !this.#mayAskAhead(entry, now)) continue;
+			if (!entry || entry.leaseId !== due.lease || !this.#mayCall(entry, now) || entry.denyUntil > now) continue;
 			if (entry.leaseExpiresAt <= now) continue;
 			this.#start(due.key, entry, 1, true, defer).catch(() => {});
 			renewed += 1;
@@ -346,7 +346,7 @@ export class LocalLimiter {
 	 * starts it, and those that come during its round trip, waiting.
 	 */
 	#askBeforePaceEnds(key: string, entry: Entry, cost: number, now: number, defer: Defer | undefined): void {
-		if (entry.refill || entry.breakerUntil > now || entry.denyUntil - now > PREFETCH_ROUND_TRIPS * this.#rttMs) return;
+		if (!this.#mayCall(entry, now) || entry.denyUntil - now > PREFETCH_ROUND_TRIPS * this.#rttMs) return;
 		this.#start(key, entry, cost, true, defer).catch(() => {});
 	}
 
@@ -403,13 +403,14 @@ export class LocalLimiter {
 	}
 
 	/**
-	 * Whether a call ahead of time may start now: none is in flight, no cached
-	 * denial stands, and the circuit is closed (after a failure the object is
-	 * left alone for the breaker's time, renewals included: the isolate spends
-	 * what it holds, and the next request after that time probes).
+	 * Whether a call no request waits for (a renewal ahead of time, a
+	 * keep-alive, an early ask) may start now: none is in flight, and the
+	 * circuit is closed (after a failure the object is left alone for the
+	 * breaker's time, renewals included: the isolate spends what it holds, and
+	 * the next request after that time probes).
 	 */
-	#mayAskAhead(entry: Entry, now: number): boolean {
-		return !entry.refill && entry.denyUntil <= now && entry.breakerUntil <= now;
+	#mayCall(entry: Entry, now: number): boolean {
+		return !entry.refill && entry.breakerUntil <= now;
 	}
 
 	/** Whether the lease runs out (of tokens or of time) soon enough that the next one should be fetched now. */
